@@ -1,0 +1,47 @@
+"""asterisk_ami: an Asterisk Manager Interface client (a port of node's asterisk-ami)."""
+
+from .actions import ActionResult
+from .client import AsteriskAmi
+from .errors import (
+    ActionError,
+    ActionTimeoutError,
+    AmiConnectionError,
+    AmiError,
+    AuthenticationError,
+    ConnectionLostError,
+    ConnectTimeoutError,
+    FrameTooLargeError,
+    HeaderInjectionError,
+    InvalidMessageError,
+    MessageTooLargeError,
+    NotConnectedError,
+    ProtocolError,
+    UsageError,
+)
+from .options import AmiOptions
+from .protocol import AmiProtocol, Frame
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActionError",
+    "ActionResult",
+    "ActionTimeoutError",
+    "AmiConnectionError",
+    "AmiError",
+    "AmiOptions",
+    "AmiProtocol",
+    "AsteriskAmi",
+    "AuthenticationError",
+    "ConnectTimeoutError",
+    "ConnectionLostError",
+    "Frame",
+    "FrameTooLargeError",
+    "HeaderInjectionError",
+    "InvalidMessageError",
+    "MessageTooLargeError",
+    "NotConnectedError",
+    "ProtocolError",
+    "UsageError",
+    "__version__",
+]

@@ -1,0 +1,77 @@
+"""The library's error hierarchy: every error it raises or emits is an ``AmiError``.
+
+The subclasses also derive from the matching built-in (``ValueError``, ``ConnectionError``,
+``TimeoutError``) so that code written against plain Python exceptions keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AmiError(Exception):
+    """Base class of every error raised or emitted by asterisk_ami."""
+
+
+class ProtocolError(AmiError):
+    """The server sent bytes that break the AMI protocol."""
+
+
+class FrameTooLargeError(ProtocolError):
+    """A frame from the server grew past ``max_frame_bytes``; the connection is closed."""
+
+
+class InvalidMessageError(AmiError, ValueError):
+    """A message given to ``send()`` cannot be written safely; nothing was sent."""
+
+
+class HeaderInjectionError(InvalidMessageError):
+    """A key or value contains CR, LF or NUL, which would start a new header or action."""
+
+
+class MessageTooLargeError(InvalidMessageError):
+    """A line over 1024 bytes or a message over 128 headers: Asterisk would reject it."""
+
+
+class AmiConnectionError(AmiError, ConnectionError):
+    """Base of the connection failures."""
+
+
+class NotConnectedError(AmiConnectionError):
+    """There is no connection to write to."""
+
+
+class ConnectionLostError(AmiConnectionError):
+    """The connection closed while an action was waiting for its result."""
+
+
+class AuthenticationError(AmiError):
+    """Asterisk refused the login; ``frame`` is its response."""
+
+    def __init__(self, message: str, frame: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.frame = frame
+
+
+class ActionError(AmiError):
+    """Asterisk answered an action with ``Response: Error``.
+
+    ``frame`` is the response; ``result`` the full ``ActionResult`` (``Command`` errors carry output).
+    """
+
+    def __init__(self, message: str, frame: dict[str, Any] | None = None, result: Any = None) -> None:
+        super().__init__(message)
+        self.frame = frame
+        self.result = result
+
+
+class UsageError(AmiError, RuntimeError):
+    """The API was called in a way that cannot work (e.g. a blocking wait on the reader thread)."""
+
+
+class ActionTimeoutError(AmiError, TimeoutError):
+    """An action got no (complete) result within its timeout."""
+
+
+class ConnectTimeoutError(AmiConnectionError, TimeoutError):
+    """TCP connect, banner or login did not complete within ``connect_timeout``."""

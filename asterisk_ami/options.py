@@ -1,0 +1,57 @@
+"""Client options: the node original's names and defaults, plus this library's additions."""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl as _ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass
+class AmiOptions:
+    """Every option ``AsteriskAmi`` accepts. The first nine are the node original's, same defaults."""
+
+    port: int | None = None  # 5038, or 5039 when ssl is on
+    host: str = "localhost"
+    username: str = "username"
+    password: str = field(default="password", repr=False)
+    debug: bool = False
+    reconnect: bool = False
+    reconnect_after: float = 3000  # milliseconds, as in the original
+    events: bool | str = True  # True/False -> Events: on/off; a str is sent as the event-class mask
+    identifier: str | None = None
+    ami_encoding: str = "utf-8"
+    # additions
+    max_frame_bytes: int = 1 << 20
+    connect_timeout: float = 10.0  # seconds for TCP connect + banner + login
+    max_queued_frames: int = 10_000  # dispatch queue bound; the reader stops reading when it is full
+    auth: Literal["plain", "md5"] = "plain"
+    ssl: bool | _ssl.SSLContext = False
+    ping_interval: float | None = None  # seconds idle before a keepalive Ping; None: off
+    ping_timeout: float = 5.0
+    reconnect_max: float | None = None  # milliseconds; set for exponential backoff with jitter
+    logoff_timeout: float = 2.0  # seconds disconnect() waits for Goodbye before closing
+    action_timeout: float | None = None  # default timeout of action(); None: wait forever
+
+    def __post_init__(self) -> None:
+        if self.port is None:
+            self.port = 5039 if self.ssl else 5038
+        self.port = int(self.port)
+        if self.auth not in ("plain", "md5"):
+            raise ValueError(f"auth must be 'plain' or 'md5', not {self.auth!r}")
+        if self.max_queued_frames < 1 or self.max_frame_bytes < 1:
+            raise ValueError("max_queued_frames and max_frame_bytes must be positive")
+        if self.reconnect_after < 0:
+            raise ValueError("reconnect_after must be >= 0")
+        "".encode(self.ami_encoding)  # LookupError now rather than on the reader thread
+
+    @classmethod
+    def from_args(cls, options: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> AmiOptions:
+        merged = {**(options or {}), **kwargs}
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(merged) - names)
+        if unknown:
+            raise TypeError(f"unknown AsteriskAmi option(s): {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+        return cls(**merged)
