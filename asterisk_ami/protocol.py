@@ -48,6 +48,7 @@ _END_COMMAND = "--END COMMAND--"
 _FOLLOWS = "Response: Follows"
 _HEADER_RE = re.compile(r"[A-Za-z0-9_-]+: ")
 _FOLLOWS_HEADER_RE = re.compile(r"(?i:response|privilege|actionid): ")
+_MAX_CACHED_KEYS = 4096
 _BAD_VALUE_RE = re.compile("[\r\n\x00]")
 _BAD_KEY_RE = re.compile(r"[\s:]")
 
@@ -151,12 +152,43 @@ class AmiProtocol:
                 self._check_size(len(part))
         text = region.decode(self.encoding, self.errors)
         if self.lenient:
-            text = text.replace("\r\n", "\n")
-        # bare LFs inside a CRLF stream (old Follows bodies, broken servers): checked once per region
-        self._bare_lf = not self.lenient and region.count(b"\n") != region.count(b"\r\n")
+            return self._parse_pieces(text.replace("\r\n", "\n").split("\n\n"))
+        pieces = text.split("\r\n\r\n")
+        if text.count("\n") != text.count("\r\n"):
+            # a bare LF inside a CRLF stream (old Follows bodies, broken servers): parse it line by line
+            self._bare_lf = True
+            try:
+                return self._parse_pieces(pieces)
+            finally:
+                self._bare_lf = False
+        # Fast path for the common frame: distinct, well-formed "Key: value" lines with cached key names.
+        # Anything else (repeated keys, odd lines, Follows, a new key name) goes to _parse_pieces.
+        frames: list[Frame] = []
+        append = frames.append
+        keys = self._keys
+        for piece in pieces:
+            if self._follows is None:
+                lines = piece.split("\r\n")
+                frame: Frame = {}
+                try:
+                    for line in lines:
+                        name, sep, value = line.partition(": ")
+                        if not sep:
+                            raise KeyError(name)
+                        frame[keys[name]] = value
+                except KeyError:
+                    pass
+                else:
+                    if len(frame) == len(lines) and frame.get("response") != "Follows":
+                        append(frame)
+                        continue
+            frames.extend(self._parse_pieces((piece,)))  # also caches the key names it meets
+        return frames
+
+    def _parse_pieces(self, pieces: Iterable[str]) -> list[Frame]:
         frames: list[Frame] = []
         parse = self._parse_frame
-        for piece in text.split(self._term_str):
+        for piece in pieces:
             if self._follows is not None:
                 self._follows.append(piece)
                 if _END_COMMAND not in piece:
@@ -196,7 +228,7 @@ class AmiProtocol:
             key = keys.get(name)
             if key is None:
                 key = normalize_key(name)
-                if len(keys) < 4096:
+                if len(keys) < _MAX_CACHED_KEYS and ":" not in name:
                     keys[name] = key
             value = line[i + 2 :] if line[i + 1 : i + 2] == " " else line[i + 1 :]
             old = frame.get(key)
@@ -341,9 +373,7 @@ def md5_key(challenge: str, secret: str) -> str:
     return hashlib.md5((challenge + secret).encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
-def md5_login_message(
-    username: str, challenge: str, secret: str, events: bool | str, action_id: str
-) -> dict[str, str]:
+def md5_login_message(username: str, challenge: str, secret: str, events: bool | str, action_id: str) -> dict[str, str]:
     """A ``Login`` answering an MD5 ``Challenge``: the secret itself never crosses the wire."""
     return {
         "Action": "Login",

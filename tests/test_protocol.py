@@ -5,6 +5,7 @@ Items named E1..E29 are the edge cases of ../shared/ami-protocol-notes.md.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -129,7 +130,10 @@ def test_bare_lf_inside_crlf_stream_splits_lines() -> None:
 
 
 def test_broken_pre14_varset_gives_frame_without_event_and_keeps_going() -> None:
-    data = BANNER + b"Event: VarSet\r\nVariable: X\r\nValue: line1\r\n\r\nline2\r\nUniqueid: 1.2\r\n\r\nEvent: Next\r\n\r\n"
+    data = (
+        BANNER
+        + b"Event: VarSet\r\nVariable: X\r\nValue: line1\r\n\r\nline2\r\nUniqueid: 1.2\r\n\r\nEvent: Next\r\n\r\n"
+    )
     frames = parse(data)
     assert frames[0] == {"event": "VarSet", "variable": "X", "value": "line1"}
     assert frames[1] == {"raw": "line2", "uniqueid": "1.2"}
@@ -228,7 +232,9 @@ def test_command_output_14_plus_keeps_blank_lines() -> None:
     ],
 )
 def test_command_output_pre14_follows(body: bytes, expected: list[str]) -> None:
-    data = BANNER + b"Response: Follows\r\nPrivilege: Command\r\nActionID: 9\r\n" + body + b"\r\n\r\nEvent: Next\r\n\r\n"
+    data = (
+        BANNER + b"Response: Follows\r\nPrivilege: Command\r\nActionID: 9\r\n" + body + b"\r\n\r\nEvent: Next\r\n\r\n"
+    )
     frames = parse(data)
     assert frames[0] == {"response": "Follows", "privilege": "Command", "actionid": "9", "output": expected}
     assert frames[1] == {"event": "Next"}
@@ -430,7 +436,7 @@ def test_corpus_command_output_and_colon_values() -> None:
 @given(st.lists(st.integers(min_value=1, max_value=len(CORPUS) - 1), max_size=60, unique=True))
 def test_any_split_of_the_corpus_gives_the_same_frames(cuts: list[int]) -> None:
     points = [0, *sorted(cuts), len(CORPUS)]
-    chunks = [CORPUS[a:b] for a, b in zip(points, points[1:], strict=False)]
+    chunks = [CORPUS[a:b] for a, b in itertools.pairwise(points)]
     assert parse_chunks(chunks) == AmiProtocol().receive_data(CORPUS)
 
 
@@ -443,11 +449,13 @@ header_value = st.text(st.characters(blacklist_characters="\r\n\x00", codec="utf
     st.lists(st.lists(st.tuples(header_name, header_value), min_size=1, max_size=8), min_size=1, max_size=6),
     st.data(),
 )
-def test_encoded_messages_parse_back_under_any_split(messages: list[list[tuple[str, str]]], data: st.DataObject) -> None:
+def test_encoded_messages_parse_back_under_any_split(
+    messages: list[list[tuple[str, str]]], data: st.DataObject
+) -> None:
     stream = b"".join(b"".join(f"{k}: {v}\r\n".encode() for k, v in m) + b"\r\n" for m in messages)
     cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=10))
     points = [0, *sorted(cuts), len(stream)]
-    frames = parse_chunks([BANNER] + [stream[a:b] for a, b in zip(points, points[1:], strict=False)])
+    frames = parse_chunks([BANNER] + [stream[a:b] for a, b in itertools.pairwise(points)])
     assert len(frames) == len(messages)
     for frame, message in zip(frames, messages, strict=True):
         for key, value in message:
