@@ -158,7 +158,11 @@ class ActionTracker:
         result = ActionResult(frame)
         if not result.ok:
             del self._pending[action_id]
-            message = str(frame.get("message", "")) or "; ".join(result.output) or "Response: Error"
+            message = str(frame.get("message", ""))
+            if result.output and (not message or message.lower().startswith("command output follows")):
+                # a failed Command says why only in its output (e.g. "No such command")
+                message = "; ".join(line for line in result.output if line.strip())
+            message = message or "Response: Error"
             error = ActionError(f"{entry.name}: {message}", frame, result)
             return Completion(entry, frame, error)
         if str(frame.get("eventlist", "")).lower() == "start":

@@ -311,7 +311,16 @@ class AsteriskAmi(EventEmitter):
 
     def _write(self, sock: socket.socket, data: bytes) -> None:
         """Write all of ``data``; the caller holds ``_write_lock``."""
-        sent = sock.send(data)
+        if isinstance(sock, ssl.SSLSocket):
+            # TLS takes no send flags; a socket that is not writable right now has a full buffer
+            _, writable, _ = select.select([], [sock], [], 0)
+            sent = sock.send(data) if writable else 0
+        else:
+            # a blocking send() never returns short on Linux, so ask the kernel not to wait
+            try:
+                sent = sock.send(data, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
         if sent < len(data):
             # the kernel buffer was full: finish, then tell the user it drained (node's 'drain')
             sock.sendall(memoryview(data)[sent:])
