@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import getpass
 import json
+import logging
 import os
 import re
 import signal
@@ -24,12 +25,17 @@ from typing import Any, TextIO
 from . import __version__
 from .client import AsteriskAmi
 from .errors import ActionError, AmiError, InvalidMessageError
+from .protocol import normalize_key
 
 PROG = "asterisk-ami"
 
 
 class CliError(Exception):
     """An expected failure: printed as one line, exit code 1."""
+
+
+class CliUsageError(CliError):
+    """Bad arguments: printed as one line, exit code 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,7 +83,7 @@ def _headers(items: Sequence[str]) -> dict[str, str | list[str]]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise CliError(f"header {item!r} is not KEY=VALUE")
+            raise CliUsageError(f"header {item!r} is not KEY=VALUE")
         old = headers.get(key)
         if old is None:
             headers[key] = value
@@ -171,10 +177,13 @@ class _EventPrinter:
         self.filters: list[tuple[str, re.Pattern[str]]] = []
         for item in args.filter:
             key, sep, pattern = item.partition("=")
-            if not sep:
-                raise CliError(f"filter {item!r} is not KEY=REGEX")
+            if not sep or not key:
+                raise CliUsageError(f"filter {item!r} is not KEY=REGEX")
             try:
-                self.filters.append((key.lower().replace("-", ""), re.compile(pattern)))
+                try:
+                    self.filters.append((normalize_key(key), re.compile(pattern)))
+                except re.error as exc:
+                    raise CliUsageError(f"filter {item!r}: bad regular expression: {exc}") from None
             except re.error as exc:
                 raise CliError(f"filter {item!r}: bad regex: {exc}") from None
         self.pretty = args.pretty
@@ -347,10 +356,32 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+class _TracebacksOnly(logging.Filter):
+    """Without --debug the command reports expected failures itself; the library's log adds only bugs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.exc_info is not None
+
+
+def _quiet_library_log(debug: bool) -> None:
+    if debug:
+        return  # the client's debug option installs its own stderr handler
+    log = logging.getLogger("asterisk_ami")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    handler.addFilter(_TracebacksOnly())
+    log.addHandler(handler)
+    log.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _quiet_library_log(getattr(args, "debug", False))
     try:
         return COMMANDS[args.cmd](args)
+    except CliUsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
     except CliError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
