@@ -8,8 +8,8 @@ import random
 class ReconnectPolicy:
     """A fixed delay (``base_ms``), or exponential backoff with full jitter up to ``max_ms``.
 
-    ``auth_failed()`` jumps straight to the cap so bad credentials never hammer the server;
-    the client itself stops reconnecting after a refused login (see ``AsteriskAmi``).
+    The attempt count resets after a successful login. Bad credentials never reach this policy: the
+    client stops reconnecting after a refused login (see ``AsteriskAmi``).
     """
 
     def __init__(self, base_ms: float, max_ms: float | None = None, rng: random.Random | None = None) -> None:
