@@ -57,6 +57,7 @@ RECONNECT_WAIT = "reconnect_wait"
 
 _SECRET_KEYS = frozenset({"secret", "key", "password"})
 _RECV_BYTES = 65536
+_PYEE_EVENTS = frozenset({"error", "new_listener"})
 _TICK = 0.25  # the runner wakes at least this often to check timers and stop requests
 
 
@@ -102,6 +103,7 @@ class AsteriskAmi(EventEmitter):
     """
 
     def __init__(self, options: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        self._handlers_version = 0  # bumped on every on()/once()/remove: the dispatch thread's snapshot key
         super().__init__()
         self.options = AmiOptions.from_args(options, kwargs)
         if self.options.debug:
@@ -603,19 +605,61 @@ class AsteriskAmi(EventEmitter):
                     return
 
     def _deliver(self, batch: list[Any]) -> None:
+        # The handler lists are snapshotted once per batch (and again only when a handler is added or
+        # removed), not per frame as pyee's emit() does: that costs a lock and two allocations a frame.
         identifier = self.options.identifier
-        emit = self.emit
-        named = self._events
+        version = -1
+        on_data: tuple[Callable[..., Any], ...] = ()
+        named: dict[str, tuple[Callable[..., Any], ...]] = {}
+        failed = self._handler_failed
         for frame in batch:
             if frame.__class__ is _Call:
                 self._run_call(frame)
                 continue
+            if version != self._handlers_version:
+                version = self._handlers_version
+                on_data, named = self._snapshot_handlers()
             if identifier is not None:
                 frame["identifier"] = identifier
-            emit("ami_data", frame)
-            event = frame.get("event")
-            if event is not None and event in named and event.__class__ is str:
-                emit(event, frame)
+            for f in on_data:
+                try:
+                    f(frame)
+                except Exception as exc:
+                    failed(f, exc)
+            if named:
+                event = frame.get("event")
+                if event.__class__ is str and event in named:
+                    for f in named[event]:
+                        try:
+                            f(frame)
+                        except Exception as exc:
+                            failed(f, exc)
+
+    def _snapshot_handlers(self) -> tuple[tuple[Callable[..., Any], ...], dict[str, tuple[Callable[..., Any], ...]]]:
+        """``ami_data`` handlers, and handlers by Asterisk event name (never the library's or pyee's own
+        names: a server sending ``Event: ami_login`` or ``Event: error`` must not reach those handlers)."""
+        with self._lock:
+            events = self._events
+            on_data = tuple(events["ami_data"].values()) if "ami_data" in events else ()
+            named = {
+                name: tuple(handlers.values())
+                for name, handlers in events.items()
+                if handlers and not name.startswith("ami_") and name not in _PYEE_EVENTS
+            }
+        return on_data, named
+
+    # pyee calls these for on(), once(), remove_listener() and remove_all_listeners()
+    def _add_event_handler(self, event: str, k: Callable[..., Any], v: Callable[..., Any]) -> None:
+        super()._add_event_handler(event, k, v)
+        self._handlers_version += 1
+
+    def _remove_listener(self, event: str, f: Callable[..., Any]) -> None:
+        super()._remove_listener(event, f)
+        self._handlers_version += 1
+
+    def remove_all_listeners(self, event: str | None = None) -> None:
+        super().remove_all_listeners(event)
+        self._handlers_version += 1
 
     def _run_call(self, call: _Call) -> None:
         try:

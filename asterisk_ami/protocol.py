@@ -154,35 +154,39 @@ class AmiProtocol:
         if self.lenient:
             return self._parse_pieces(text.replace("\r\n", "\n").split("\n\n"))
         pieces = text.split("\r\n\r\n")
-        if text.count("\n") != text.count("\r\n"):
-            # a bare LF inside a CRLF stream (old Follows bodies, broken servers): parse it line by line
+        # Fast path for the common frame: well-formed "Key: value" lines with cached key names. Anything
+        # else (raw lines, Follows, a new key name) goes to _parse_pieces. A bare LF (old Follows bodies,
+        # broken servers) is caught by counting: then the whole region is parsed again line by line.
+        # Only lenient mode keeps state between pieces (_follows), so parsing a region twice is safe.
+        frames: list[Frame] = []
+        append = frames.append
+        keys = self._keys
+        newlines = 2 * len(pieces) - 2  # the CRLFs of the frame separators
+        for piece in pieces:
+            lines = piece.split("\r\n")
+            newlines += len(lines) - 1
+            frame: Frame = {}
+            try:
+                for line in lines:
+                    name, sep, value = line.partition(": ")
+                    if not sep:
+                        raise KeyError(name)
+                    frame[keys[name]] = value
+            except KeyError:
+                pass
+            else:
+                if len(frame) != len(lines):
+                    frame = _with_repeats(lines, keys)  # e.g. two State: headers, Variable: lists
+                if frame.get("response") != "Follows":
+                    append(frame)
+                    continue
+            frames.extend(self._parse_pieces((piece,)))  # also caches the key names it meets
+        if text.count("\n") != newlines:
             self._bare_lf = True
             try:
                 return self._parse_pieces(pieces)
             finally:
                 self._bare_lf = False
-        # Fast path for the common frame: distinct, well-formed "Key: value" lines with cached key names.
-        # Anything else (repeated keys, odd lines, Follows, a new key name) goes to _parse_pieces.
-        frames: list[Frame] = []
-        append = frames.append
-        keys = self._keys
-        for piece in pieces:
-            if self._follows is None:
-                lines = piece.split("\r\n")
-                frame: Frame = {}
-                try:
-                    for line in lines:
-                        name, sep, value = line.partition(": ")
-                        if not sep:
-                            raise KeyError(name)
-                        frame[keys[name]] = value
-                except KeyError:
-                    pass
-                else:
-                    if len(frame) == len(lines) and frame.get("response") != "Follows":
-                        append(frame)
-                        continue
-            frames.extend(self._parse_pieces((piece,)))  # also caches the key names it meets
         return frames
 
     def _parse_pieces(self, pieces: Iterable[str]) -> list[Frame]:
@@ -268,6 +272,22 @@ class AmiProtocol:
                 body.pop()
         frame["output"] = body
         return frame
+
+
+def _with_repeats(lines: list[str], keys: dict[str, str]) -> Frame:
+    """A frame of well-formed lines with cached key names where some key repeats: its values as a list."""
+    frame: Frame = {}
+    for line in lines:
+        name, _, value = line.partition(": ")
+        key = keys[name]
+        old = frame.get(key)
+        if old is None:
+            frame[key] = value
+        elif isinstance(old, list):
+            old.append(value)
+        else:
+            frame[key] = [old, value]
+    return frame
 
 
 def _add_raw(frame: Frame, raw: list[str]) -> None:

@@ -611,3 +611,60 @@ def test_debug_logging_never_shows_the_secret(
     assert "send" in text and "Login" in text
     assert SECRET not in text and SECRET not in str(info.value)
     logging.getLogger("asterisk_ami").setLevel(logging.NOTSET)
+
+
+# -- handler snapshots: the dispatch thread reads handler lists once per batch -------------------------
+
+
+def _burst(n: int, name: str = "Tick") -> bytes:
+    """``n`` events in one write, so they reach the dispatch thread as one batch."""
+    return b"".join(f"Event: {name}\r\nSeq: {i}\r\n\r\n".encode() for i in range(n))
+
+
+def test_handler_removed_inside_a_batch_gets_no_later_frame(fake: FakeAsterisk, make_client: Any) -> None:
+    ami, rec = connected(make_client)
+    got: list[str] = []
+
+    def first_only(frame: dict[str, Any]) -> None:
+        got.append(frame["seq"])
+        ami.remove_listener("Tick", first_only)
+
+    ami.on("Tick", first_only)
+    once: list[str] = []
+    ami.once("ami_data", lambda frame: once.append(frame.get("seq", "")))
+    fake.push_raw(_burst(50))
+    rec.wait_frames(lambda f: f.get("seq") == "49")
+    assert got == ["0"]
+    assert once == ["0"]
+
+
+def test_handler_added_inside_a_batch_sees_the_next_frame(fake: FakeAsterisk, make_client: Any) -> None:
+    ami, rec = connected(make_client)
+    late: list[str] = []
+
+    def add_late(frame: dict[str, Any]) -> None:
+        if frame["seq"] == "10":
+            ami.on("Tick", lambda f: late.append(f["seq"]))
+
+    ami.on("Tick", add_late)
+    fake.push_raw(_burst(20))
+    rec.wait_frames(lambda f: f.get("seq") == "19")
+    assert late == [str(i) for i in range(11, 20)]
+    ami.remove_all_listeners("Tick")
+    fake.push_raw(_burst(5))
+    rec.wait_frames(lambda f: f.get("seq") == "4", n=2)
+    assert late == [str(i) for i in range(11, 20)]
+
+
+def test_server_cannot_fire_the_librarys_own_events(fake: FakeAsterisk, make_client: Any) -> None:
+    ami, rec = connected(make_client)
+    errors: list[Any] = []
+    ami.on("error", errors.append)
+    ami.on("new_listener", lambda *args: errors.append(args))
+    fake.push_raw(b"Event: ami_login\r\n\r\nEvent: error\r\n\r\nEvent: ami_socket_close\r\n\r\nEvent: Done\r\n\r\n")
+    rec.wait_frames(lambda f: f.get("event") == "Done")
+    assert rec.count("ami_login") == 1  # only the real login
+    assert rec.count("ami_socket_close") == 0
+    assert errors == []
+    # but they still arrive as data
+    assert [f["event"] for f in rec.frames if f.get("event") in ("ami_login", "error")] == ["ami_login", "error"]
