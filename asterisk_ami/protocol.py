@@ -109,6 +109,11 @@ class AmiProtocol:
             self._check_size(len(buf))
             return []
         end = buf.rfind(term)
+        # extra blank lines after a frame overlap the terminator: end the region at the first of them,
+        # so it never ends in a line break (a Follows body would take it for an output line)
+        step = len(term) // 2
+        while end >= step and buf[end - step : end] == term[:step]:
+            end -= step
         region = bytes(buf[:end])
         del buf[: end + len(term)]
         self._scan = 0
@@ -152,7 +157,9 @@ class AmiProtocol:
                 self._check_size(len(part))
         text = region.decode(self.encoding, self.errors)
         if self.lenient:
-            return self._parse_pieces(text.replace("\r\n", "\n").split("\n\n"))
+            # the region may end in the CR of a CRLF whose LF began the terminator
+            text = text.replace("\r\n", "\n").removesuffix("\r")
+            return self._parse_pieces(text.split("\n\n"))
         pieces = text.split("\r\n\r\n")
         # Fast path for the common frame: well-formed "Key: value" lines with cached key names. Anything
         # else (raw lines, Follows, a new key name) goes to _parse_pieces. A bare LF (old Follows bodies,
