@@ -31,6 +31,7 @@ from .errors import (
     AuthenticationError,
     ConnectionLostError,
     ConnectTimeoutError,
+    InvalidMessageError,
     NotConnectedError,
     ProtocolError,
     UsageError,
@@ -390,6 +391,12 @@ class AsteriskAmi(EventEmitter):
             logger.error("protocol error: %s", exc)
             self._queue.put(("emit", "ami_socket_error", (exc,)))
             had_error = True
+        except InvalidMessageError as exc:
+            # the login itself cannot be written (options are checked up front, so only a bug gets
+            # here): report it and stop, as a refused login does, rather than retry forever
+            logger.error("cannot log in: %s", exc)
+            self._queue.put(("emit", "ami_socket_error", (exc,)))
+            had_error = auth_failed = True
         except OSError as exc:
             if not stop.is_set():
                 logger.warning("socket error: %s", exc)
@@ -474,7 +481,7 @@ class AsteriskAmi(EventEmitter):
                     batch.append(frame)
                     if done is not None:
                         self._complete(done, batch)
-            queue.put(("frames", batch), len(batch), stop)
+            self._put_frames(batch, stop)
 
     def _handle_login(
         self, sock: socket.socket, frames: list[Frame], login_id: str, challenge_id: str | None, generation: int
@@ -503,11 +510,22 @@ class AsteriskAmi(EventEmitter):
                         self._write(sock, data)
                 self._policy.reset()
                 logger.info("logged in to %s:%s as %s", o.host, o.port, o.username)
-                self._queue.put(("frames", frames[: i + 1]), i + 1)
+                self._put_frames(frames[: i + 1])
                 self._queue.put(("emit", "ami_login", (True, frame)))
                 return frames[i + 1 :], True
-        self._queue.put(("frames", frames), len(frames))
+        self._put_frames(frames)
         return [], False
+
+    def _put_frames(self, batch: list[Any], stop: threading.Event | None = None) -> None:
+        """Hand frames to the dispatch thread in slices the queue bound can hold (one read can bring
+        thousands); blocks while the queue is full, which is the back-pressure."""
+        size = self.options.max_queued_frames
+        if len(batch) <= size:
+            self._queue.put(("frames", batch), len(batch), stop)
+            return
+        for start in range(0, len(batch), size):
+            part = batch[start : start + size]
+            self._queue.put(("frames", part), len(part), stop)
 
     def _login_refused(self, frames: list[Frame], frame: Frame, message: str) -> None:
         logger.error("login as %s refused: %s", self.options.username, message)

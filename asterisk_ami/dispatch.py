@@ -28,7 +28,8 @@ class DispatchQueue:
         with self._cond:
             while (
                 frames
-                and self._frames >= self.max_frames
+                and self._frames + frames > self.max_frames
+                and self._frames  # an empty queue takes any batch (the client slices them to fit)
                 and not self._unbounded
                 and not (abort is not None and abort.is_set())
             ):
