@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import ssl as _ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .errors import HeaderInjectionError
+
+_BAD_CHARS = re.compile("[\r\n\x00]")
 
 
 @dataclass
@@ -46,6 +51,11 @@ class AmiOptions:
         if self.reconnect_after < 0:
             raise ValueError("reconnect_after must be >= 0")
         "".encode(self.ami_encoding)  # LookupError now rather than on the reader thread
+        # these go into the Login action: refuse CR/LF/NUL now, by name, never echoing the value
+        for name in ("username", "password", "events"):
+            value = getattr(self, name)
+            if isinstance(value, str) and _BAD_CHARS.search(value):
+                raise HeaderInjectionError(f"option {name!r} contains CR, LF or NUL")
 
     @classmethod
     def from_args(cls, options: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> AmiOptions:
