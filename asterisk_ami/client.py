@@ -431,6 +431,7 @@ class AsteriskAmi(EventEmitter):
         last_rx = time.monotonic()
         queue, tracker = self._queue, self._tracker
         is_tls = isinstance(sock, ssl.SSLSocket)
+        full = False
         while True:
             now = time.monotonic()
             if stop.is_set() and (self._logoff_deadline is None or now >= self._logoff_deadline):
@@ -447,11 +448,21 @@ class AsteriskAmi(EventEmitter):
                     ping_deadline = now + o.ping_timeout
                     with self._write_lock:
                         self._write(sock, encode_message({"Action": "Ping", "ActionID": ping_id}))
-            if not (is_tls and sock.pending()):  # type: ignore[attr-defined]
+            if is_tls and sock.pending():  # type: ignore[attr-defined]
+                data = sock.recv(_RECV_BYTES)  # decrypted bytes already buffered: no select() needed
+            elif full:
+                # the last read filled the buffer, so more is almost surely waiting: skip the select()
+                try:
+                    data = sock.recv(_RECV_BYTES, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    full = False
+                    continue
+            else:
                 readable, _, _ = select.select([sock], [], [], _TICK)
                 if not readable:
                     continue
-            data = sock.recv(_RECV_BYTES)
+                data = sock.recv(_RECV_BYTES)
+            full = not is_tls and len(data) == _RECV_BYTES
             if not data:
                 if proto.pending_bytes:
                     logger.warning("connection closed inside a frame; %d bytes dropped", proto.pending_bytes)

@@ -31,7 +31,9 @@ class AmiOptions:
     # additions
     max_frame_bytes: int = 1 << 20
     connect_timeout: float = 10.0  # seconds for TCP connect + banner + login
-    max_queued_frames: int = 10_000  # dispatch queue bound; the reader stops reading when it is full
+    # dispatch queue bound; the reader stops reading when it is full. ~1.5 KB a parsed frame, so this keeps
+    # a stalled handler's backlog near 3 MB; the kernel's socket buffers hold more before Asterisk waits
+    max_queued_frames: int = 2_000
     auth: Literal["plain", "md5"] = "plain"
     ssl: bool | _ssl.SSLContext = False
     ping_interval: float | None = None  # seconds idle before a keepalive Ping; None: off
