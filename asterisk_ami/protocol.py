@@ -87,18 +87,19 @@ class AmiProtocol:
         self._keys: dict[str, str] = {}
         self._failed: ProtocolError | None = None
         self._bare_lf = False
+        self._cr_held = False  # lenient mode: a read ended in CR
 
     @property
     def pending_bytes(self) -> int:
         """Bytes received that do not form a complete frame yet (e.g. a frame cut by a close)."""
-        return len(self._buf)
+        return len(self._buf) + self._cr_held
 
     def receive_data(self, data: bytes) -> list[Frame]:
         """Take the next bytes from the server; return the frames they complete, in order."""
         if self._failed is not None:
             raise ProtocolError("the protocol failed earlier and cannot continue") from self._failed
         buf = self._buf
-        buf += data
+        buf += self._lf_only(data) if self.lenient else data
         if not self._first_line_seen and not self._read_first_line():
             self._check_size(len(buf))
             return []
@@ -127,6 +128,16 @@ class AmiProtocol:
         self._buf.clear()
         return exc
 
+    def _lf_only(self, data: bytes) -> bytes:
+        """Lenient mode: CRLF becomes LF; a CR at the end of a read waits for the next one."""
+        if self._cr_held:
+            data = b"\r" + data
+            self._cr_held = False
+        if data.endswith(b"\r"):
+            data = data[:-1]
+            self._cr_held = True
+        return data.replace(b"\r\n", b"\n")
+
     def _check_size(self, size: int) -> None:
         if size > self.max_frame_bytes:
             limit = self.max_frame_bytes
@@ -143,6 +154,11 @@ class AmiProtocol:
             self.lenient = True
             self._term = b"\n\n"
             self._term_str = "\n\n"
+            # from here on the buffer holds LF line ends only, so frame boundaries never depend on
+            # whether a CRLF was split between two reads
+            rest = self._lf_only(bytes(buf[nl + 1 :]))
+            del buf[nl + 1 :]
+            buf += rest
         if buf.startswith(_BANNER_PREFIX):
             line = bytes(buf[:nl]).decode(self.encoding, self.errors).rstrip("\r")
             self.banner = line
@@ -157,9 +173,7 @@ class AmiProtocol:
                 self._check_size(len(part))
         text = region.decode(self.encoding, self.errors)
         if self.lenient:
-            # the region may end in the CR of a CRLF whose LF began the terminator
-            text = text.replace("\r\n", "\n").removesuffix("\r")
-            return self._parse_pieces(text.split("\n\n"))
+            return self._parse_pieces(text.split("\n\n"))  # CRLFs were made LFs on arrival
         pieces = text.split("\r\n\r\n")
         # Fast path for the common frame: well-formed "Key: value" lines with cached key names. Anything
         # else (raw lines, Follows, a new key name) goes to _parse_pieces. A bare LF (old Follows bodies,
