@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from asterisk_ami import AsteriskAmi
@@ -78,3 +79,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = 
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+MakeClient = Callable[..., AsteriskAmi]
+
+
+def client_threads() -> set[threading.Thread]:
+    """The library's live threads (reader and dispatcher of every client)."""
+    return {t for t in threading.enumerate() if t.name.startswith("asterisk-ami-") and t.is_alive()}
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")

@@ -6,7 +6,6 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,36 +24,9 @@ from asterisk_ami import (
 )
 from asterisk_ami.testing import EventList, FakeAsterisk
 
-from .helpers import Recorder, wait_until
+from .helpers import Recorder, client_threads, wait_until
 
 SECRET = "s3cr3t-Pa55"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAsterisk]:
-    with FakeAsterisk(accounts={"admin": SECRET}) as server:
-        yield server
-
-
-@pytest.fixture
-def make_client(fake: FakeAsterisk) -> Iterator[Any]:
-    clients: list[AsteriskAmi] = []
-
-    def make(**options: Any) -> AsteriskAmi:
-        options = {"host": fake.host, "port": fake.port, "username": "admin", "password": SECRET, **options}
-        ami = AsteriskAmi(**options)
-        clients.append(ami)
-        return ami
-
-    yield make
-    for ami in clients:
-        ami.destroy()
-    # no thread of ours outlives destroy()
-    wait_until(_no_client_threads, what="client threads to end")
-
-
-def _no_client_threads() -> bool:
-    return not [t for t in threading.enumerate() if t.name.startswith("asterisk-ami-")]
 
 
 def logins(fake: FakeAsterisk) -> int:
@@ -430,7 +402,7 @@ def test_disconnect_sends_logoff_and_stays_down(fake: FakeAsterisk, make_client:
     assert any(f.get("response") == "Goodbye" for f in rec.frames)
     time.sleep(0.2)
     assert logins(fake) == 1 and ami.state == "disconnected"
-    assert _no_client_threads()
+    assert not client_threads()
 
 
 def test_destroy_closes_at_once_without_logoff(fake: FakeAsterisk, make_client: Any) -> None:
@@ -444,7 +416,7 @@ def test_destroy_closes_at_once_without_logoff(fake: FakeAsterisk, make_client: 
     assert "ami_socket_end" not in rec.names()
     time.sleep(0.2)
     assert logins(fake) == 1
-    assert _no_client_threads()
+    assert not client_threads()
 
 
 def test_disconnect_and_destroy_any_time(fake: FakeAsterisk, make_client: Any) -> None:
@@ -467,7 +439,7 @@ def test_disconnect_and_destroy_any_time(fake: FakeAsterisk, make_client: Any) -
 
 
 def _wait_no_threads() -> bool:
-    wait_until(_no_client_threads, what="client threads to end")
+    wait_until(lambda: not client_threads(), what="client threads to end")
     return True
 
 
@@ -584,7 +556,9 @@ def test_request_on_reader_thread_is_a_usage_error(fake: FakeAsterisk, make_clie
             errors.append(exc)
         done.set()
 
+    fake.stall(True)  # so the callback is attached before the result can arrive (it then runs on the reader)
     ami.action({"Action": "Ping"}).add_done_callback(on_done)
+    fake.stall(False)
     assert done.wait(5)
     assert len(errors) == 1
 

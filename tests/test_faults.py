@@ -12,7 +12,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -21,30 +20,16 @@ import pytest
 
 from asterisk_ami import (
     ActionResult,
-    AsteriskAmi,
     AuthenticationError,
     ConnectionLostError,
     NotConnectedError,
 )
 from asterisk_ami.testing import FakeAsterisk, FakeSession
 
-from .helpers import Recorder, wait_until
+from .helpers import MakeClient, Recorder, rss_bytes, wait_until
 
 SECRET = "fault-Secret-42"
 SESSION = Path(__file__).parent / "data" / "asterisk22-session.bin"
-MakeClient = Callable[..., AsteriskAmi]
-
-
-def client_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("asterisk-ami-") and t.is_alive()}
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process, from /proc/self/status."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
 
 
 def corpus_event(name: str) -> bytes:
@@ -76,32 +61,6 @@ def settle(fake: FakeAsterisk, window: float = 0.3) -> int:
     time.sleep(window)
     assert fake.connection_count == before, f"{fake.connection_count - before} unexpected new connection(s)"
     return before
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAsterisk]:
-    with FakeAsterisk(accounts={"admin": SECRET}) as server:
-        yield server
-
-
-@pytest.fixture
-def make_client(fake: FakeAsterisk) -> Iterator[MakeClient]:
-    before = client_threads()
-    clients: list[AsteriskAmi] = []
-
-    def make(**options: Any) -> AsteriskAmi:
-        options = {"host": fake.host, "port": fake.port, "username": "admin", "password": SECRET, **options}
-        ami = AsteriskAmi(**options)
-        clients.append(ami)
-        return ami
-
-    yield make
-    for ami in clients:
-        ami.destroy()
-    wait_until(lambda: not (client_threads() - before), 5, "client threads to end after destroy()")
-    for ami in clients:
-        assert ami.state == "disconnected"
-        assert len(ami._tracker) == 0
 
 
 def session_of(fake: FakeAsterisk) -> FakeSession:

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,21 +18,10 @@ import pytest
 from asterisk_ami import ActionResult, AsteriskAmi
 from asterisk_ami.testing import FakeAsterisk, FakeSession
 
-from .helpers import Recorder, wait_until
+from .helpers import Recorder, client_threads, rss_bytes, wait_until
 
 SECRET = "load-Secret-7"
 MASK32 = 0xFFFFFFFF
-
-
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
-
-
-def client_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("asterisk-ami-") and t.is_alive()}
 
 
 def check_value(n: int) -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,53 +19,13 @@ from asterisk_ami import (
 from asterisk_ami.testing import FakeAsterisk
 
 from .cli_helpers import conn_args, run_cli
-from .helpers import SOCKET_EVENTS, Recorder, wait_until
+from .helpers import SOCKET_EVENTS, MakeClient, Recorder, rss_bytes
 
 SECRET = "Pw-9f8e7d6c5b4a"
 WRONG = "Wrong-Pw-1a2b3c4d"
 BAD_CHARS = ("\r", "\n", "\x00")
 # what each bad character would inject if it were written: a whole second action
 PAYLOADS = [f"x{bad}Action: Injected" for bad in BAD_CHARS] + ["x\r\n\r\nAction: Injected\r\nActionID: inj"]
-MakeClient = Callable[..., AsteriskAmi]
-
-
-def client_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("asterisk-ami-") and t.is_alive()}
-
-
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAsterisk]:
-    with FakeAsterisk(accounts={"admin": SECRET}) as server:
-        yield server
-
-
-@pytest.fixture
-def make_client(fake: FakeAsterisk) -> Iterator[MakeClient]:
-    before = client_threads()
-    clients: list[AsteriskAmi] = []
-
-    def make(**options: Any) -> AsteriskAmi:
-        options = {"host": fake.host, "port": fake.port, "username": "admin", "password": SECRET, **options}
-        ami = AsteriskAmi(**options)
-        clients.append(ami)
-        return ami
-
-    yield make
-    for ami in clients:
-        ami.destroy()
-    wait_until(lambda: not (client_threads() - before), 5, "client threads to end")
-    # debug=True installs a stderr handler and DEBUG level on the library logger: undo it for other tests
-    lib = logging.getLogger("asterisk_ami")
-    for handler in [h for h in lib.handlers if getattr(h, "_asterisk_ami_debug", False)]:
-        lib.removeHandler(handler)
-    lib.setLevel(logging.NOTSET)
 
 
 def injected(fake: FakeAsterisk) -> list[dict[str, Any]]:
