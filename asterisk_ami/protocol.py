@@ -101,13 +101,13 @@ class AmiProtocol:
         buf = self._buf
         buf += self._lf_only(data) if self.lenient else data
         if not self._first_line_seen and not self._read_first_line():
-            self._check_size(len(buf))
+            self._check_size(self.pending_bytes)
             return []
         term = self._term
         end = buf.find(term, self._scan)
         if end < 0:
             self._scan = max(0, len(buf) - len(term) + 1)
-            self._check_size(len(buf))
+            self._check_size(self.pending_bytes)
             return []
         end = buf.rfind(term)
         # extra blank lines after a frame overlap the terminator: end the region at the first of them,
@@ -118,7 +118,7 @@ class AmiProtocol:
         region = bytes(buf[:end])
         del buf[: end + len(term)]
         self._scan = 0
-        self._check_size(len(buf))
+        self._check_size(self.pending_bytes)
         return self._parse_region(region)
 
     # -- internals -----------------------------------------------------------------------------
