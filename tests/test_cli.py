@@ -281,3 +281,12 @@ def test_demo_output_can_be_cut_short_by_the_reader() -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=30) == 0
     assert "Traceback" not in err and "Broken pipe" not in err
+
+
+def test_secret_never_in_cli_output_even_with_debug(fake: FakeAsterisk) -> None:
+    ok = run_cli("action", "Ping", "--debug", *args_for(fake), secret=SECRET)
+    refused = run_cli("action", "Ping", "--debug", "--md5", *args_for(fake), secret=SECRET + "x")
+    assert ok.code == 0 and refused.code == 1
+    assert "Secret" in ok.err  # the debug log shows the login, redacted
+    for done in (ok, refused):
+        assert SECRET not in done.out and SECRET not in done.err
