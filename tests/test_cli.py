@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from asterisk_ami.testing import EventList, FakeAsterisk
 
-from .cli_helpers import conn_args, interrupt, one_clear_line, run_cli, start_cli
+from .cli_helpers import cli_env, conn_args, interrupt, one_clear_line, run_cli, start_cli
 
 SECRET = "s3cr3t-cli"
 
@@ -290,3 +293,29 @@ def test_secret_never_in_cli_output_even_with_debug(fake: FakeAsterisk) -> None:
     assert "Secret" in ok.err  # the debug log shows the login, redacted
     for done in (ok, refused):
         assert SECRET not in done.out and SECRET not in done.err
+
+
+def test_events_shows_a_live_counter_when_stderr_is_a_terminal(fake: FakeAsterisk) -> None:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asterisk_ami", "events", *args_for(fake)],
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+        env=cli_env(SECRET),
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        fake.wait_for_clients(1, timeout=20)
+        for i in range(5):
+            fake.push_event("Tick", Seq=str(i))
+        end = time.monotonic() + 10
+        while b"6 events" not in seen and time.monotonic() < end:  # 5 Ticks + FullyBooted
+            if select.select([master], [], [], 0.5)[0]:
+                seen += os.read(master, 1024)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        os.close(master)
+    assert b"6 events" in seen and b"/s" in seen, seen
