@@ -198,7 +198,7 @@ class AmiProtocol:
             else:
                 if len(frame) != len(lines):
                     frame = _with_repeats(lines, keys)  # e.g. two State: headers, Variable: lists
-                if frame.get("response") != "Follows":
+                if lines[0] != _FOLLOWS:
                     append(frame)
                     continue
             frames.extend(self._parse_pieces((piece,)))  # also caches the key names it meets
@@ -224,14 +224,14 @@ class AmiProtocol:
                 piece = piece.lstrip("\r\n")
                 if not piece:
                     continue
-            if self.lenient and piece.startswith(_FOLLOWS) and _END_COMMAND not in piece:
+            if self.lenient and _is_follows(piece) and _END_COMMAND not in piece:
                 self._follows = [piece]  # its body held a blank line: keep joining
                 continue
             frames.append(parse(piece))
         return frames
 
     def _parse_frame(self, text: str) -> Frame:
-        if text.startswith(_FOLLOWS):
+        if _is_follows(text):
             return self._parse_follows(text)
         if self.lenient:
             lines = text.split("\n")
@@ -293,6 +293,11 @@ class AmiProtocol:
                 body.pop()
         frame["output"] = body
         return frame
+
+
+def _is_follows(text: str) -> bool:
+    """Whether a frame's first line is exactly ``Response: Follows`` (pre-14 Command output)."""
+    return text.startswith(_FOLLOWS) and text[len(_FOLLOWS) : len(_FOLLOWS) + 1] in ("", "\r", "\n")
 
 
 def _with_repeats(lines: list[str], keys: dict[str, str]) -> Frame:
