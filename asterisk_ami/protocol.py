@@ -46,6 +46,7 @@ _BANNER_PREFIX = b"Asterisk Call Manager"
 _BANNER_RE = re.compile(r"^(Asterisk Call Manager(?: Proxy)?)/(\S+)")
 _END_COMMAND = "--END COMMAND--"
 _FOLLOWS = "Response: Follows"
+_FOLLOWS_LINE_ENDS = ("\r\n", "\n")  # a lone CR does not end the line
 _HEADER_RE = re.compile(r"[A-Za-z0-9_-]+: ")
 _FOLLOWS_HEADER_RE = re.compile(r"(?i:response|privilege|actionid): ")
 _MAX_CACHED_KEYS = 4096
@@ -297,7 +298,7 @@ class AmiProtocol:
 
 def _is_follows(text: str) -> bool:
     """Whether a frame's first line is exactly ``Response: Follows`` (pre-14 Command output)."""
-    return text.startswith(_FOLLOWS) and text[len(_FOLLOWS) : len(_FOLLOWS) + 1] in ("", "\r", "\n")
+    return text.startswith(_FOLLOWS) and (text == _FOLLOWS or text.startswith(_FOLLOWS_LINE_ENDS, len(_FOLLOWS)))
 
 
 def _with_repeats(lines: list[str], keys: dict[str, str]) -> Frame:
