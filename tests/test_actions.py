@@ -58,6 +58,7 @@ def test_plain_response_completes() -> None:
 
 
 def test_event_list_collects_only_its_events() -> None:
+    # E12: start response, items with the ActionID, a *Complete event with ListItems
     tracker, _ = track(name="CoreShowChannels")
     frames = frames_of(EVENT_LIST)
     # not complete before the Complete event

@@ -500,6 +500,7 @@ def test_error_response_raises_action_error(fake: FakeAsterisk, make_client: Any
 
 
 def test_timeout_then_late_response_dropped(fake: FakeAsterisk, make_client: Any) -> None:
+    # E26: a synchronous action can hold the session for long; per-call timeouts end the wait
     answer = threading.Event()
 
     def slow(action: dict[str, Any], session: Any) -> dict[str, str] | None:

@@ -302,6 +302,7 @@ def test_raising_handler_is_logged_and_never_stops_the_reader(
 def test_slow_handler_bounds_the_queue_and_pushes_back_on_the_server(
     fake: FakeAsterisk, make_client: MakeClient
 ) -> None:
+    # E25: the reader keeps reading while handlers run on the dispatch thread, up to the bound
     bound = 50
     frames_total = 100_000
     per_chunk = 1000

@@ -299,9 +299,32 @@ def test_line_length_counts_encoded_bytes() -> None:
 
 
 def test_header_count_limit() -> None:
+    # E22: Asterisk refuses more than 128 lines in one action
     encode_message({"Action": "Originate", "Variable": [f"V{i}=1" for i in range(MAX_HEADERS - 1)]})
     with pytest.raises(MessageTooLargeError):
         encode_message({"Action": "Originate", "Variable": [f"V{i}=1" for i in range(130)]})
+
+
+def test_optional_headers_are_ordinary_keys() -> None:
+    # E20: timestampevents, manager debug and systemname add headers between Event and the body
+    data = BANNER + (
+        b"Event: Hangup\r\nPrivilege: call,all\r\nTimestamp: 1764310597.123456\r\nSequenceNumber: 42\r\n"
+        b"File: manager_channels.c\r\nLine: 745\r\nFunc: channel_hangup_handler\r\nSystemName: pbx1\r\n"
+        b"Channel: PJSIP/100-00000001\r\nCause: 16\r\n\r\n"
+    )
+    [frame] = parse(data)
+    assert frame == {
+        "event": "Hangup",
+        "privilege": "call,all",
+        "timestamp": "1764310597.123456",
+        "sequencenumber": "42",
+        "file": "manager_channels.c",
+        "line": "745",
+        "func": "channel_hangup_handler",
+        "systemname": "pbx1",
+        "channel": "PJSIP/100-00000001",
+        "cause": "16",
+    }
 
 
 def test_empty_message_refused() -> None:

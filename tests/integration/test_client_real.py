@@ -600,6 +600,7 @@ def test_md5_wrong_secret(make_client: ClientFactory, asterisk_server: AsteriskS
 
 
 def test_tls_with_server_cert(make_client: ClientFactory, asterisk_server: AsteriskServer) -> None:
+    # E27: TLS is a second listener (tlsbindaddr) speaking the same protocol
     if asterisk_server.tls_port is None:
         pytest.skip("no TLS listener")
     ami, rec = make_client(port=asterisk_server.tls_port, ssl=asterisk_server.ssl_context())
