@@ -25,7 +25,7 @@ from typing import Any, TextIO
 from . import __version__
 from .client import AsteriskAmi
 from .errors import ActionError, AmiError, InvalidMessageError
-from .protocol import normalize_key
+from .protocol import add_value, normalize_key
 
 PROG = "asterisk-ami"
 
@@ -84,13 +84,7 @@ def _headers(items: Sequence[str]) -> dict[str, str | list[str]]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise CliUsageError(f"header {item!r} is not KEY=VALUE")
-        old = headers.get(key)
-        if old is None:
-            headers[key] = value
-        elif isinstance(old, list):
-            old.append(value)
-        else:
-            headers[key] = [old, value]
+        add_value(headers, key, value)
     return headers
 
 

@@ -257,6 +257,7 @@ class AmiProtocol:
                 if len(keys) < _MAX_CACHED_KEYS and ":" not in name:
                     keys[name] = key
             value = line[i + 2 :] if line[i + 1 : i + 2] == " " else line[i + 1 :]
+            # add_value() inlined: lenient (LF-only) servers take this path for every line
             old = frame.get(key)
             if old is None:
                 frame[key] = value
@@ -306,6 +307,7 @@ def _with_repeats(lines: list[str], keys: dict[str, str]) -> Frame:
     frame: Frame = {}
     for line in lines:
         name, _, value = line.partition(": ")
+        # add_value() inlined: every frame with a repeated key comes here (tests/test_perf_guard.py counts calls)
         key = keys[name]
         old = frame.get(key)
         if old is None:
@@ -317,15 +319,19 @@ def _with_repeats(lines: list[str], keys: dict[str, str]) -> Frame:
     return frame
 
 
-def _add_raw(frame: Frame, raw: list[str]) -> None:
-    text = "\n".join(raw)
-    old = frame.get("raw")
+def add_value(frame: Frame, key: str, value: str) -> None:
+    """Set ``frame[key]``; a key already there collects its values in a list, in arrival order."""
+    old = frame.get(key)
     if old is None:
-        frame["raw"] = text
+        frame[key] = value
     elif isinstance(old, list):
-        old.append(text)
+        old.append(value)
     else:
-        frame["raw"] = [old, text]
+        frame[key] = [old, value]
+
+
+def _add_raw(frame: Frame, raw: list[str]) -> None:
+    add_value(frame, "raw", "\n".join(raw))
 
 
 class ActionIdGenerator:
