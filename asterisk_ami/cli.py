@@ -373,16 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_library_log(getattr(args, "debug", False))
     try:
         return COMMANDS[args.cmd](args)
-    except CliUsageError as exc:
+    except (CliUsageError, InvalidMessageError) as exc:  # the arguments themselves are wrong
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    except CliError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
-    except InvalidMessageError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    except AmiError as exc:
+    except (CliError, AmiError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except (OSError, TimeoutError) as exc:
