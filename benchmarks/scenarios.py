@@ -47,6 +47,33 @@ RECV = 65536
 PARSER_BLOB_EVENTS = 24_000  # ~10 MB of events fed over and over to the in-memory parsers
 
 
+class _EventCounter:
+    """A third-party client's event callback: counts events, times the first and the ``target``-th,
+    and calls ``on_done`` at the target."""
+
+    def __init__(self, target: int, on_done: Callable[[], object]) -> None:
+        self.target = target
+        self.on_done = on_done
+        self.count = 0
+        self.t0 = self.t1 = 0.0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.t0 = time.perf_counter()
+        elif self.count >= self.target:
+            self.t1 = time.perf_counter()
+            self.on_done()
+
+    def stop_clock(self) -> None:
+        """End the timing now if the target was never reached (timeout, closed connection)."""
+        if not self.t1:
+            self.t1 = time.perf_counter()
+
+    def result(self, **extra: object) -> dict[str, object]:
+        return _throughput(self.count, self.t0, self.t1, complete=self.count >= self.target, **extra)
+
+
 def _throughput(frames: int, t0: float, t1: float, **extra: object) -> dict[str, object]:
     seconds = max(t1 - t0, 1e-9)
     rate = (frames - 1) / seconds if frames > 1 else 0.0
@@ -351,19 +378,7 @@ def scenario_panoramisk(args: argparse.Namespace) -> dict[str, object]:
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    count = 0
-    t0 = t1 = 0.0
-    target = args.events
-
-    def on_event(manager: Any, message: Any) -> None:
-        nonlocal count, t0, t1
-        count += 1
-        if count == 1:
-            t0 = time.perf_counter()
-        elif count >= target:
-            t1 = time.perf_counter()
-            loop.stop()
-
+    on_event = _EventCounter(args.events, loop.stop)
     manager = Manager(
         loop=loop,
         host=args.host,
@@ -380,12 +395,11 @@ def scenario_panoramisk(args: argparse.Namespace) -> dict[str, object]:
     timer = loop.call_later(args.timeout, loop.stop)
     loop.run_forever()
     timer.cancel()
-    if not t1:
-        t1 = time.perf_counter()
+    on_event.stop_clock()
     manager.close()
     loop.run_until_complete(asyncio.sleep(0))
     version = _dist_version("panoramisk", args.vendor) or getattr(panoramisk, "__version__", "?")
-    return _throughput(count, t0, t1, complete=count >= target, version=version)
+    return on_event.result(version=version)
 
 
 def scenario_pypi_ami(args: argparse.Namespace) -> dict[str, object]:
@@ -395,31 +409,18 @@ def scenario_pypi_ami(args: argparse.Namespace) -> dict[str, object]:
     from asterisk.ami import AMIClient
 
     done = threading.Event()
-    count = 0
-    t0 = t1 = 0.0
-    target = args.events
-
-    def on_event(event: Any, source: Any) -> None:
-        nonlocal count, t0, t1
-        count += 1
-        if count == 1:
-            t0 = time.perf_counter()
-        elif count >= target:
-            t1 = time.perf_counter()
-            done.set()
-
+    on_event = _EventCounter(args.events, done.set)
     client = AMIClient(address=args.host, port=args.port)  # its defaults: 1 KiB recv, 3 s socket timeout
     client.add_event_listener(on_event)
     client.add_listener(on_disconnect=lambda *_, **__: done.set())
     client.login(username=USERNAME, secret=SECRET)
     done.wait(args.timeout)
-    if not t1:
-        t1 = time.perf_counter()
+    on_event.stop_clock()
     client.logoff()  # the server answers Goodbye and closes: the reader thread ends
     client.disconnect()
     module_file = str(getattr(sys.modules["asterisk.ami"], "__file__", "?"))
     version = _dist_version("asterisk-ami", args.vendor)
-    return _throughput(count, t0, t1, complete=count >= target, version=version, module_file=module_file)
+    return on_event.result(version=version, module_file=module_file)
 
 
 # -- parser alone, in memory -----------------------------------------------------------------------------
