@@ -174,12 +174,9 @@ class _EventPrinter:
             if not sep or not key:
                 raise CliUsageError(f"filter {item!r} is not KEY=REGEX")
             try:
-                try:
-                    self.filters.append((normalize_key(key), re.compile(pattern)))
-                except re.error as exc:
-                    raise CliUsageError(f"filter {item!r}: bad regular expression: {exc}") from None
+                self.filters.append((normalize_key(key), re.compile(pattern)))
             except re.error as exc:
-                raise CliError(f"filter {item!r}: bad regex: {exc}") from None
+                raise CliUsageError(f"filter {item!r}: bad regular expression: {exc}") from None
         self.pretty = args.pretty
         self.limit = args.count
         self.out = out
@@ -244,8 +241,9 @@ def _stream_events(ami: AsteriskAmi, args: argparse.Namespace, login_timeout: fl
     ami.on("ami_socket_close", on_close)
     previous = _on_signals(lambda: done.set())
     try:
+        # a close before login makes _login raise; any close it did not raise for came after login and
+        # must end the stream with exit 1, even one that arrived before this thread woke up
         _login(ami, login_timeout)
-        closed.clear()  # a close during login was reported by _login
         _wait_with_counter(done, printer)
     finally:
         _restore_signals(previous)

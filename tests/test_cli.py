@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import pty
+import re
 import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from asterisk_ami import AsteriskAmi, cli
 from asterisk_ami.testing import EventList, FakeAsterisk
 
 from .cli_helpers import cli_env, conn_args, interrupt, one_clear_line, run_cli, start_cli
@@ -99,6 +103,54 @@ def test_events_ends_with_one_line_when_the_server_goes_away(fake: FakeAsterisk)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert "closed" in one_clear_line(err)
+
+
+def test_events_exits_1_when_the_close_is_delivered_right_after_the_login() -> None:
+    # Seen in CI: login answer and close delivered back to back, before the main thread woke from the
+    # login wait; the close must still end the stream with exit 1. Run in-process to hold the
+    # dispatch thread in an ami_login handler until the reader has queued the close.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        args = cli._parser().parse_args(["events", *conn_args("127.0.0.1", port, "admin")])
+        args.secret = SECRET
+        ami = cli._client(args)
+
+        def close_queued_before_login_returns(success: bool, frame: dict[str, object]) -> None:
+            deadline = time.monotonic() + 5
+            while ami.state != "disconnected" and time.monotonic() < deadline:
+                time.sleep(0.001)
+
+        ami.on("ami_login", close_queued_before_login_returns)
+        result: list[object] = []
+        runner = threading.Thread(target=lambda: result.append(_stream(ami, args)))
+        runner.start()
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = conn.recv(4096)
+                assert chunk, "the CLI closed before logging in"
+                received += chunk
+            action_id = re.search(rb"ActionID: ([^\r]*)", received, re.IGNORECASE)
+            assert action_id is not None, received
+            conn.sendall(
+                b"Response: Success\r\nActionID: " + action_id[1] + b"\r\nMessage: Authentication accepted\r\n\r\n"
+            )
+        runner.join(30)
+        ami.destroy()
+    assert not runner.is_alive()
+    assert isinstance(result[0], cli.CliError), result
+    assert "closed" in str(result[0])
+
+
+def _stream(ami: AsteriskAmi, args: argparse.Namespace) -> object:
+    try:
+        return cli._stream_events(ami, args, 5)
+    except cli.CliError as exc:
+        return exc
 
 
 def test_bad_filter_is_a_usage_error(fake: FakeAsterisk) -> None:
