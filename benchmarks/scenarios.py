@@ -269,7 +269,10 @@ def scenario_lib(args: argparse.Namespace) -> dict[str, object]:
     rss_end = rss_now_mb()
     stop_sampling.set()
     ami.destroy()
+    from asterisk_ami.protocol import SPEEDUPS
+
     extra: dict[str, object] = {
+        "speedups": SPEEDUPS,
         "complete": finished and count >= target,
         "rss_10pct_mb": round(rss_warm, 1),
         "rss_end_mb": round(rss_end, 1),
@@ -480,7 +483,9 @@ def scenario_parser_lib(args: argparse.Namespace) -> dict[str, object]:
             frames += len(receive(data))
     seconds = time.perf_counter() - t0
     assert frames == passes * per_pass, (frames, passes * per_pass)
-    return _parser_result(frames, nbytes * passes, seconds, passes)
+    from asterisk_ami.protocol import SPEEDUPS
+
+    return _parser_result(frames, nbytes * passes, seconds, passes) | {"speedups": SPEEDUPS}
 
 
 # -- latency ---------------------------------------------------------------------------------------------

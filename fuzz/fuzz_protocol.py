@@ -3,7 +3,8 @@
 A crash is any exception other than ``asterisk_ami.ProtocolError`` (``FrameTooLargeError`` included),
 or a broken invariant: frames must be dicts of str to str/list-of-str, buffered bytes stay within
 ``max_frame_bytes``, a failed parser keeps failing with ``ProtocolError``, and the frames must not
-depend on how the bytes were cut (chunked feeding gives what one single feed gives).
+depend on how the bytes were cut (chunked feeding gives what one single feed gives), nor on whether
+the C fast path (``asterisk_ami._speedups``) or the pure-Python parser made them.
 
 Input layout: byte 0 picks ``max_frame_bytes`` and the codec, bytes 1-4 the chunk sizes (cycled), the
 rest is the stream from the server.
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from asterisk_ami.errors import ProtocolError
-from asterisk_ami.protocol import DEFAULT_MAX_FRAME_BYTES, AmiProtocol, Frame
+from asterisk_ami.protocol import DEFAULT_MAX_FRAME_BYTES, SPEEDUPS, AmiProtocol, Frame
 
 SEED_DIR = Path(__file__).parent / "seed"
 HEADER_BYTES = 5
@@ -82,6 +83,10 @@ def test_one_input(data: bytes) -> None:
     sizes, payload = data[1:HEADER_BYTES], data[HEADER_BYTES:]
     proto = AmiProtocol(encoding, max_frame)
     chunked, chunked_error = _feed(proto, _chunks(payload, sizes))
+    if SPEEDUPS:
+        pure, pure_error = _feed(AmiProtocol(encoding, max_frame, speedups=False), _chunks(payload, sizes))
+        assert type(pure_error) is type(chunked_error), (pure_error, chunked_error)
+        assert pure == chunked, f"the C fast path and the Python parser differ:\n{chunked!r}\n!=\n{pure!r}"
     if SPLIT_CHECK == "off" or (SPLIT_CHECK == "strict" and proto.lenient):
         return
     whole, whole_error = _feed(AmiProtocol(encoding, max_frame), [payload])
