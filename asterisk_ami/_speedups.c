@@ -14,7 +14,7 @@
  * and written between Python API calls, while the GIL is held.
  *
  * tests/test_speedups.py checks it against the Python parser, on the protocol tests' inputs and on
- * random ones.
+ * random ones. After editing this file, rebuild: .venv/bin/pip install -e . (./scripts/test does).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
