@@ -10,8 +10,10 @@ RSS is per scenario and no client shares a GIL with a server; servers are proces
   FakeAsterisk-served throughput pair to show the dedicated firehose does not flatter the numbers).
 
 Rows: the bare baseline loop (recv + split + one dict per frame, the issue's definition), the library
-through ``ami_data`` (with and without ``identifier``), panoramisk and asterisk-ami 0.1.7 from PyPI when
-available (``--install-comparisons`` puts them in ``benchmarks/.vendor/``), the parser alone in memory,
+through ``ami_data`` (with and without ``identifier``, and in pure Python), panoramisk and asterisk-ami
+0.1.7 from PyPI and the node clients asterisk-ami 0.1.0 (the original) and asterisk-manager 0.2.0
+(``benchmarks/node_client.js``) when available (``--install-comparisons`` puts them in
+``benchmarks/.vendor/`` with pip and npm), the parser alone in memory (C fast path and pure Python),
 Ping round trips (bare socket vs ``ami.request``) against FakeAsterisk and a real Asterisk
 (``AMI_HOST``/``AMI_PORT``/``AMI_USERNAME``/``AMI_SECRET`` or ``--asterisk``), peak RSS over 1,000,000
 events, and 100 clients in one process.
@@ -28,6 +30,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -38,13 +41,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DIR, DEFAULT_CORPUS, ROOT, VENDOR_DIR
+from common import BENCH_DIR, DEFAULT_CORPUS, ROOT, SECRET, USERNAME, VENDOR_DIR
 
 PYTHON = sys.executable
 SCENARIOS = BENCH_DIR / "scenarios.py"
 PANORAMISK_DIR = VENDOR_DIR / "panoramisk"
 PYPI_AMI_DIR = VENDOR_DIR / "pypi-asterisk-ami"
 COMPARISONS = {"panoramisk": ("panoramisk==1.4", PANORAMISK_DIR), "pypi_ami": ("asterisk-ami==0.1.7", PYPI_AMI_DIR)}
+#: node clients (benchmarks/node_client.js), installed with npm into NODE_DIR by --install-comparisons
+NODE_DIR = VENDOR_DIR / "node"
+NODE_COMPARISONS = {"node_ami": "asterisk-ami@0.1.0", "node_manager": "asterisk-manager@0.2.0"}
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
 SANDBOX_STATE = ROOT / ".cache" / "asterisk" / "bench"
 SCENARIO_TIMEOUT = 600.0
@@ -96,7 +102,17 @@ PURE_ENV = {"ASTERISK_AMI_PURE_PYTHON": "1"}  # the library without its C fast p
 
 def run_scenario(name: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one scenario in a fresh process; returns its RESULT dict (``error`` set when it failed)."""
-    cmd = [PYTHON, str(SCENARIOS), name, *args]
+    return run_command([PYTHON, str(SCENARIOS), name, *args], env)
+
+
+def run_node(name: str, port: int, events: int) -> dict[str, Any]:
+    """A node comparison client against the firehose (benchmarks/node_client.js)."""
+    package = NODE_COMPARISONS[name].rsplit("@", 1)[0]
+    cmd = ["node", str(BENCH_DIR / "node_client.js"), package, str(port), str(events), USERNAME, SECRET]
+    return run_command(cmd, {"NODE_PATH": str(NODE_DIR / "node_modules")})
+
+
+def run_command(cmd: list[str], env: dict[str, str] | None) -> dict[str, Any]:
     full_env = {k: v for k, v in os.environ.items() if k != "ASTERISK_AMI_PURE_PYTHON"} | (env or {})
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
     try:
@@ -206,6 +222,25 @@ def install_comparisons() -> None:
             [PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "--upgrade", "--target", str(directory), spec],
             check=True,
         )
+    npm = shutil.which("npm")
+    if npm is None:
+        log("npm not found: the node comparison rows will be skipped")
+        return
+    specs = list(NODE_COMPARISONS.values())
+    log(f"npm install --prefix {NODE_DIR} {' '.join(specs)}")
+    NODE_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [npm, "install", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", "--silent", *specs], check=True
+    )
+
+
+def node_comparison_available(name: str) -> tuple[bool, str]:
+    package = NODE_COMPARISONS[name].rsplit("@", 1)[0]
+    if shutil.which("node") is None:
+        return False, "node not found"
+    if not (NODE_DIR / "node_modules" / package).is_dir():
+        return False, "not installed (python benchmarks/run.py --install-comparisons)"
+    return True, "installed"
 
 
 @contextlib.contextmanager
@@ -282,6 +317,8 @@ def main() -> int:
         "lib_pure": "asterisk_ami: ami_data handler, pure Python (ASTERISK_AMI_PURE_PYTHON=1)",
         "pypi_ami": "asterisk-ami 0.1.7 (PyPI): add_event_listener",
         "panoramisk": "panoramisk 1.4: register_event('*')",
+        "node_ami": "asterisk-ami 0.1.0 for node (the original): ami_data",
+        "node_manager": "asterisk-manager 0.2.0 for node: managerevent",
     }
     plan: dict[str, list[str]] = {
         "baseline": [],
@@ -296,12 +333,21 @@ def main() -> int:
                 notes.append(f"{names[name]}: skipped, {how}")
             else:
                 plan[name] = vendor
+        for name in NODE_COMPARISONS:
+            ok, how = node_comparison_available(name)
+            if ok:
+                plan[name] = []
+            else:
+                notes.append(f"{names[name]}: skipped, {how}")
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plan}
     with server("firehose.py", "--events", str(events), *corpus) as port:
         for i in range(repeat):
             for name, extra in plan.items():
                 scenario = "lib" if name.startswith("lib") else name
                 log(f"throughput {name} ({events:,} events, run {i + 1}/{repeat})")
+                if name in NODE_COMPARISONS:
+                    runs[name].append(run_node(name, port, events))
+                    continue
                 env = PURE_ENV if name.endswith("_pure") else None
                 runs[name].append(
                     run_scenario(scenario, "--port", str(port), "--events", str(events), *extra, *corpus, env=env)
