@@ -130,6 +130,10 @@ scan_piece(PyObject *text, const char *s, Py_ssize_t start, Py_ssize_t end, PyOb
 {
     const char *p = s + start, *stop = s + end;
     Py_ssize_t n = 0;
+    /* the Python parser strips CR/LF at the start of a piece (blank lines between frames) before it
+       reads the first name: leave such pieces to it, or "\rEvent" would be a name here and not there */
+    if (p < stop && (*p == '\r' || *p == '\n'))
+        return has_bare_lf(p, stop) ? BARE_LF : SLOW;
     for (;;) {
         const char *q = find2(p, stop, '\r', '\n');
         const char *line_end = q ? q : stop;

@@ -222,7 +222,9 @@ class AmiProtocol:
             else:
                 if len(frame) != len(lines):
                     frame = _with_repeats(lines, keys)  # e.g. two State: headers, Variable: lists
-                if lines[0] != _FOLLOWS:
+                # _parse_pieces strips CR/LF at the start of a piece (blank lines between frames): such a
+                # piece and Follows output must go there, whatever names happen to be cached
+                if lines[0] != _FOLLOWS and piece[0] not in "\r\n":
                     append(frame)
                     continue
             frames.extend(self._parse_pieces((piece,)))  # also caches the key names it meets

@@ -185,6 +185,17 @@ def test_value_with_colon_space_is_kept_whole() -> None:
     )
 
 
+def test_a_frame_after_stray_cr_does_not_depend_on_the_names_seen_before() -> None:
+    # blank-line leftovers before a frame are stripped; a cached "\rEvent" name must not change that
+    proto = AmiProtocol()
+    first = proto.receive_data(b"Asterisk Call Manager/11.0.0\r\nRaw\r\n\rResponse: A\r\n\r\n")
+    again = proto.receive_data(b"\rResponse: Follows\r\n\r\n")
+    assert first == [{"raw": "Raw", "response": "A"}]
+    assert (
+        again == [{"response": "Follows", "output": [""]}] == AmiProtocol().receive_data(b"\rResponse: Follows\r\n\r\n")
+    )
+
+
 def test_first_colon_splits_even_without_space() -> None:
     assert parse(BANNER + b"Event: X\r\nFoo:bar: baz\r\n\r\n")[0]["foo"] == "bar: baz"
 

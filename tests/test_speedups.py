@@ -162,3 +162,15 @@ def test_random_streams_give_the_same_frames_on_both_parsers(
     chunks.append(data[pos:])
     both(chunks)
     both(chunks, encoding="latin-1")
+
+
+def test_a_piece_starting_with_cr_parses_the_same_whatever_names_were_seen_before() -> None:
+    # Found in review: the general parser strips CR/LF at the start of a piece, so a fast path that took
+    # "\rResponse" as a cached name gave other frames than a fresh parser, depending on history (other
+    # connections included, through the C name table), on name length (> 48 bytes) and on line count.
+    AmiProtocol().receive_data(b"Raw\r\n\rResponse: x\r\n\r\n\rResponse: y\r\n\r\n\r: z\r\n\r\n")  # primes the table
+    assert both(b"\rResponse: Follows\r\n\r\n") == [{"response": "Follows", "output": [""]}]
+    assert both(b"\r: Follows\r\n\r\n") == [{"raw": ": Follows"}]
+    long = b"\r" * 41 + b"Response"  # a name over the C table's 48 bytes
+    both([b"Raw\r\n" + long + b": x\r\n\r\n" + long + b": Follows\r\n\r\n"])
+    both([b"Raw\r\n\rResponse: x\r\nA: b\r\n\r\n", b"\rResponse: Follows" + b"\r\nA: b" * 128 + b"\r\n\r\n"])
