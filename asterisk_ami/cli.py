@@ -228,6 +228,20 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+class _StopRequest:
+    """Set from a signal handler: a plain attribute, no lock.
+
+    A Python signal handler runs on the main thread between two bytecodes, possibly while that thread
+    holds the internal lock of the ``threading.Event`` it is waiting on; ``Event.set()`` in the handler
+    then deadlocks (seen under load: ``events`` never exiting on SIGINT). The waiting loop polls this.
+    """
+
+    requested = False
+
+    def request(self) -> None:
+        self.requested = True
+
+
 def _stream_events(ami: AsteriskAmi, args: argparse.Namespace, login_timeout: float) -> int:
     done = threading.Event()
     printer = _EventPrinter(args, sys.stdout, done)
@@ -239,12 +253,13 @@ def _stream_events(ami: AsteriskAmi, args: argparse.Namespace, login_timeout: fl
         done.set()
 
     ami.on("ami_socket_close", on_close)
-    previous = _on_signals(lambda: done.set())
+    stop = _StopRequest()
+    previous = _on_signals(stop.request)
     try:
         # a close before login makes _login raise; any close it did not raise for came after login and
         # must end the stream with exit 1, even one that arrived before this thread woke up
         _login(ami, login_timeout)
-        _wait_with_counter(done, printer)
+        _wait_with_counter(done, stop, printer)
     finally:
         _restore_signals(previous)
     if closed and not (printer.limit and printer.count >= printer.limit):
@@ -253,16 +268,17 @@ def _stream_events(ami: AsteriskAmi, args: argparse.Namespace, login_timeout: fl
     return 0
 
 
-def _wait_with_counter(done: threading.Event, printer: _EventPrinter) -> None:
+def _wait_with_counter(done: threading.Event, stop: _StopRequest, printer: _EventPrinter) -> None:
     live = sys.stderr.isatty()
     last_count, last_time = 0, time.monotonic()
-    while not done.wait(1.0):
-        if live:
-            now = time.monotonic()
+    while not done.wait(0.1) and not stop.requested:
+        now = time.monotonic()
+        if live and now - last_time >= 1.0:
             rate = (printer.count - last_count) / (now - last_time)
             last_count, last_time = printer.count, now
             sys.stderr.write(f"\r{printer.count} events, {rate:.0f}/s ")
             sys.stderr.flush()
+    done.set()  # the printer stops printing
     if live:
         sys.stderr.write("\n")
 
@@ -332,6 +348,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     done = threading.Event()
     printer = _EventPrinter(args, sys.stdout, done)
+    # done.set() from the handler is safe here: this thread never waits on done (see _StopRequest)
     previous = _on_signals(lambda: done.set())
     try:
         run_demo(printer, done, speed=args.speed)

@@ -153,6 +153,24 @@ def _stream(ami: AsteriskAmi, args: argparse.Namespace) -> object:
         return exc
 
 
+def test_the_stop_signal_handler_takes_no_lock() -> None:
+    # Seen under load: SIGINT landed while the main thread held the internal lock of the Event it was
+    # waiting on, and a handler calling Event.set() deadlocked (events never exited). The handler that
+    # `events` installs must complete even while that lock is held.
+    stop = cli._StopRequest()
+    done = threading.Event()
+    previous = cli._on_signals(stop.request)
+    try:
+        with done._cond:  # type: ignore[attr-defined]  # where the main thread is inside done.wait()
+            os.kill(os.getpid(), signal.SIGINT)
+            deadline = time.monotonic() + 5
+            while not stop.requested and time.monotonic() < deadline:
+                time.sleep(0.01)
+    finally:
+        cli._restore_signals(previous)
+    assert stop.requested
+
+
 def test_bad_filter_is_a_usage_error(fake: FakeAsterisk) -> None:
     done = run_cli("events", *args_for(fake), "--filter", "Channel=(", secret=SECRET)
     assert done.code == 2
