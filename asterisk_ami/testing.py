@@ -399,7 +399,7 @@ class FakeSession:
         self.logged_in = False
         self.event_mask = EVENT_ALL
         self.actions: list[Frame] = []
-        self._announced = False  # login answer written and counted: what wait_for_clients waits for
+        self._announced = False  # login counted, its answer on the way: what wait_for_clients waits for
         self.connected_at = time.monotonic()
         self._sock = sock
         self._wlock = threading.Lock()
@@ -727,9 +727,11 @@ class FakeSession:
                         ("Status", "Fully Booted"),
                     ]
                 )
+            # counted before the answer goes out, under the write lock: a client that sees the answer
+            # also sees login_count, and what a test sends after wait_for_clients() follows the answer
+            srv._logged_in(self)
             self._write_locked(data)
         logger.debug("session #%d: logged in as %s", self.number, username)
-        srv._logged_in(self)
         return True
 
     def _challenge_action(self, msg: _Message) -> None:
@@ -972,7 +974,10 @@ class FakeAsterisk:
                 self._cond.wait(remaining)
 
     def wait_for_clients(self, count: int = 1, timeout: float = 5.0) -> list[FakeSession]:
-        """Block until at least ``count`` sessions are logged in (their login answer written); returns them.
+        """Block until at least ``count`` sessions are logged in; returns them.
+
+        A session counts as its login answer is written: anything sent to it afterwards follows the answer,
+        and a client that has seen the answer also sees ``login_count`` include it.
 
         Raises ``TimeoutError`` after ``timeout`` seconds.
         """
