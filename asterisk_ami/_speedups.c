@@ -57,11 +57,13 @@ table_get(const char *s, Py_ssize_t n, size_t h)
     }
 }
 
-static void
+/* Keep key for name s[0:n]; returns the key the table holds for it (borrowed), or NULL when it keeps
+   none (name too long, table full). */
+static PyObject *
 table_put(const char *s, Py_ssize_t n, size_t h, PyObject *key)
 {
     if (n > MAX_NAME || table_used >= TABLE_SIZE / 4 * 3)
-        return;
+        return NULL;
     for (size_t i = h & (TABLE_SIZE - 1);; i = (i + 1) & (TABLE_SIZE - 1)) {
         Entry *e = &table[i];
         if (e->key == NULL) {
@@ -70,10 +72,10 @@ table_put(const char *s, Py_ssize_t n, size_t h, PyObject *key)
             Py_INCREF(key);
             e->key = key;
             table_used++;
-            return;
+            return key;
         }
         if (e->len == n && memcmp(e->name, s, (size_t)n) == 0)
-            return;
+            return e->key;
     }
 }
 
@@ -123,6 +125,14 @@ typedef struct {
 
 enum { FAST, SLOW, BARE_LF, ERROR };
 
+/* A piece the Python parser takes: SLOW, unless a bare LF in the rest of it (from p; the lines before p
+   were checked) means the Python parser must take the whole text. */
+static int
+hand_back(const char *p, const char *stop)
+{
+    return has_bare_lf(p, stop) ? BARE_LF : SLOW;
+}
+
 /* Check the lines of s[start:end]: FAST (lines[] and *count filled), SLOW, BARE_LF or ERROR. */
 static int
 scan_piece(PyObject *text, const char *s, Py_ssize_t start, Py_ssize_t end, PyObject *keys,
@@ -133,17 +143,17 @@ scan_piece(PyObject *text, const char *s, Py_ssize_t start, Py_ssize_t end, PyOb
     /* the Python parser strips CR/LF at the start of a piece (blank lines between frames) before it
        reads the first name: leave such pieces to it, or "\rEvent" would be a name here and not there */
     if (p < stop && (*p == '\r' || *p == '\n'))
-        return has_bare_lf(p, stop) ? BARE_LF : SLOW;
+        return hand_back(p, stop);
     for (;;) {
         const char *q = find2(p, stop, '\r', '\n');
         const char *line_end = q ? q : stop;
         if (memchr(p, '\n', (size_t)(line_end - p)) != NULL)
             return BARE_LF;
         if (n == 0 && line_end - p == follows_len && memcmp(p, follows, (size_t)follows_len) == 0)
-            return has_bare_lf(p, stop) ? BARE_LF : SLOW;
+            return hand_back(p, stop);
         const char *c = find2(p, line_end, ':', ' ');
         if (c == NULL || n == MAX_FAST_LINES)
-            return has_bare_lf(p, stop) ? BARE_LF : SLOW;
+            return hand_back(p, stop);
         size_t h = name_hash(p, c - p);
         PyObject *key = table_get(p, c - p, h);
         if (key == NULL) {
@@ -153,15 +163,14 @@ scan_piece(PyObject *text, const char *s, Py_ssize_t start, Py_ssize_t end, PyOb
             key = PyDict_GetItemWithError(keys, name); /* borrowed */
             Py_DECREF(name);
             if (key == NULL)
-                return PyErr_Occurred() ? ERROR : (has_bare_lf(p, stop) ? BARE_LF : SLOW);
+                return PyErr_Occurred() ? ERROR : hand_back(p, stop);
             if (!PyUnicode_CheckExact(key)) {
                 PyErr_SetString(PyExc_TypeError, "keys must map str to str");
                 return ERROR;
             }
-            table_put(p, c - p, h, key);
-            key = table_get(p, c - p, h);
+            key = table_put(p, c - p, h, key);
             if (key == NULL) /* too long, or the table is full: the Python parser gives the same frame */
-                return has_bare_lf(p, stop) ? BARE_LF : SLOW;
+                return hand_back(p, stop);
         }
         lines[n].colon = c - s;
         lines[n].end = line_end - s;
