@@ -189,11 +189,10 @@ def test_a_frame_after_stray_cr_does_not_depend_on_the_names_seen_before() -> No
     # blank-line leftovers before a frame are stripped; a cached "\rEvent" name must not change that
     proto = AmiProtocol()
     first = proto.receive_data(b"Asterisk Call Manager/11.0.0\r\nRaw\r\n\rResponse: A\r\n\r\n")
-    again = proto.receive_data(b"\rResponse: Follows\r\n\r\n")
+    follows = b"\rResponse: Follows\r\nx\n--END COMMAND--\r\n\r\n"
+    again = proto.receive_data(follows)
     assert first == [{"raw": "Raw", "response": "A"}]
-    assert (
-        again == [{"response": "Follows", "output": [""]}] == AmiProtocol().receive_data(b"\rResponse: Follows\r\n\r\n")
-    )
+    assert again == [{"response": "Follows", "output": ["x"]}] == AmiProtocol().receive_data(follows)
 
 
 def test_first_colon_splits_even_without_space() -> None:
