@@ -294,19 +294,26 @@ Reply: TypeAlias = ReplyItem | list[ReplyItem] | tuple[ReplyItem, ...] | None
 Responder: TypeAlias = Callable[[Frame, "FakeSession"], Reply]
 
 
-def render_reply(reply: object, action_id: str | None, encoding: str = "utf-8") -> bytes:
-    """The bytes for ``reply`` (see :data:`Reply`) answering an action with ``action_id``."""
+def render_reply(reply: object, action_id: str | None, encoding: str = "utf-8", line_end: str = "\r\n") -> bytes:
+    """The bytes for ``reply`` (see :data:`Reply`) answering an action with ``action_id``.
+
+    ``line_end="\n"`` writes what is rendered with bare LFs (bytes are always sent as they are)."""
     if reply is None:
         return b""
     if isinstance(reply, bytes | bytearray | memoryview):
         return bytes(reply)
     if isinstance(reply, EventList | CommandOutput):
-        return reply.render(action_id, encoding)
+        return _with_line_end(reply.render(action_id, encoding), line_end)
     if isinstance(reply, Mapping):
-        return _encode_items(_with_action_id(list(reply.items()), action_id), encoding)
+        return _with_line_end(_encode_items(_with_action_id(list(reply.items()), action_id), encoding), line_end)
     if isinstance(reply, list | tuple):
-        return b"".join(render_reply(item, action_id, encoding) for item in reply)
+        return b"".join(render_reply(item, action_id, encoding, line_end) for item in reply)
     raise TypeError(f"cannot answer an action with a {type(reply).__name__}")
+
+
+def _with_line_end(data: bytes, line_end: str) -> bytes:
+    """Rendered bytes with ``line_end`` for every CRLF (a server that ends lines with a bare LF)."""
+    return data if line_end == "\r\n" else data.replace(b"\r\n", line_end.encode())
 
 
 # -- reading actions ------------------------------------------------------------------------------------
@@ -442,7 +449,11 @@ class FakeSession:
 
     def send_frame(self, frame: Mapping[str, object]) -> bool:
         """Write one frame (header names as written; list values repeat the header)."""
-        return self.send_raw(_encode_items(frame.items(), self.server.encoding))
+        return self._send(_encode_items(frame.items(), self.server.encoding))
+
+    def _send(self, data: bytes) -> bool:
+        """Write rendered bytes, with the server's ``line_end``."""
+        return self.send_raw(_with_line_end(data, self.server.line_end))
 
     def _write_locked(self, data: bytes | memoryview) -> bool:
         if self._closed or self._closing.is_set():
@@ -534,7 +545,7 @@ class FakeSession:
         if self._sleep(srv.banner_delay) or not self._wait_running():
             return
         if srv.banner is not None:
-            self.send_raw(f"{srv.banner}\r\n".encode(srv.encoding))
+            self.send_raw(f"{srv.banner}{srv.line_end}".encode(srv.encoding))
         reader = _ActionReader()
         pending: deque[_Message] = deque()
         selector = selectors.DefaultSelector()
@@ -600,7 +611,7 @@ class FakeSession:
         items: HeaderItems = [("Response", response), *_id_items(msg.header("ActionID") or None)]
         if message is not None:
             items.append(("Message", message))
-        self.send_raw(_encode_items(items, self.server.encoding))
+        self._send(_encode_items(items, self.server.encoding))
 
     def _error(self, msg: _Message, message: str) -> None:
         self._respond(msg, "Error", message)
@@ -653,7 +664,7 @@ class FakeSession:
                 ("Ping", "Pong"),
                 ("Timestamp", f"{time.time():.6f}"),
             ]
-            self.send_raw(_encode_items(items, srv.encoding))
+            self._send(_encode_items(items, srv.encoding))
         elif name == "events":
             self._events_action(msg)
         elif name == "command":
@@ -672,7 +683,7 @@ class FakeSession:
                 srv._responder_failed(exc)
                 return
         try:
-            data = render_reply(reply, msg.header("ActionID") or None, srv.encoding)
+            data = render_reply(reply, msg.header("ActionID") or None, srv.encoding, srv.line_end)
         except (TypeError, ValueError, UnicodeError) as exc:
             logger.exception("cannot render the reply to %s; no answer sent", action)
             srv._responder_failed(exc)
@@ -730,7 +741,7 @@ class FakeSession:
             # counted before the answer goes out, under the write lock: a client that sees the answer
             # also sees login_count, and what a test sends after wait_for_clients() follows the answer
             srv._logged_in(self)
-            self._write_locked(data)
+            self._write_locked(_with_line_end(data, srv.line_end))
         logger.debug("session #%d: logged in as %s", self.number, username)
         return True
 
@@ -745,7 +756,7 @@ class FakeSession:
             *_id_items(msg.header("ActionID") or None),
             ("Challenge", self._challenge),
         ]
-        self.send_raw(_encode_items(items, self.server.encoding))
+        self._send(_encode_items(items, self.server.encoding))
 
     def _events_action(self, msg: _Message) -> None:
         mask = strings_to_mask(msg.header("EventMask"))
@@ -759,7 +770,7 @@ class FakeSession:
         ]
         with self._wlock:  # the new mask and its answer together: no event slips in before the answer
             self.event_mask = mask
-            self._write_locked(_encode_items(items, self.server.encoding))
+            self._write_locked(_with_line_end(_encode_items(items, self.server.encoding), self.server.line_end))
 
     def _command_action(self, msg: _Message) -> None:
         command = msg.header("Command")
@@ -773,7 +784,7 @@ class FakeSession:
                 f"No such command '{command}' (type 'core show help {best}' for other possible commands)\n",
                 success=False,
             )
-        self.send_raw(output.render(msg.header("ActionID") or None, self.server.encoding))
+        self._send(output.render(msg.header("ActionID") or None, self.server.encoding))
 
 
 def _drain(sock: socket.socket) -> None:
@@ -813,6 +824,8 @@ class FakeAsterisk:
       banner (notes E3; Asterisk: 50); None: no limit.
     * ``challenge``: a fixed MD5 challenge (default: random, up to 9 digits, as Asterisk).
     * ``encoding``: for text written and read (default utf-8; undecodable bytes round-trip).
+    * ``line_end``: ``"\r\n"`` (Asterisk), or ``"\n"`` to play an old or broken server that ends every
+      line it writes with a bare LF (the banner included; bytes given to it are sent as they are).
     """
 
     def __init__(
@@ -830,8 +843,11 @@ class FakeAsterisk:
         authlimit: int | None = 50,
         challenge: str | None = None,
         encoding: str = "utf-8",
+        line_end: str = "\r\n",
     ) -> None:
         "".encode(encoding)
+        if line_end not in ("\r\n", "\n"):
+            raise ValueError("line_end must be '\\r\\n' or '\\n'")
         self._accounts = dict({"admin": "secret"} if accounts is None else accounts)
         self.host = host
         self.port = port
@@ -844,6 +860,7 @@ class FakeAsterisk:
         self.authlimit = authlimit
         self.challenge = challenge
         self.encoding = encoding
+        self.line_end = line_end
         #: connections accepted, logins accepted and connections refused by ``authlimit``, ever
         self.connection_count = 0
         self.login_count = 0
@@ -1066,7 +1083,7 @@ class FakeAsterisk:
             items: HeaderItems = [*event.items(), *headers.items()]
         else:
             items = [("Event", event), *headers.items()]
-        data = _encode_items(items, self.encoding)
+        data = _with_line_end(_encode_items(items, self.encoding), self.line_end)
         category = _privilege_mask(items)
         return sum(session._send_if_logged_in(data, category) for session in self.sessions)
 

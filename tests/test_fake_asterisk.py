@@ -172,6 +172,27 @@ def test_custom_banner_and_no_banner() -> None:
         conn.close()
 
 
+def test_line_end_lf_plays_a_bare_lf_server_but_sends_raw_bytes_as_given() -> None:
+    with FakeAsterisk(line_end="\n", send_fully_booted=False) as fake:
+        fake.respond("Bytes", b"Response: Success\r\nActionID: b\r\n\r\n")
+        fake.respond("Frame", {"Response": "Success", "X": "1"})
+        conn = Raw(fake, banner=b"Asterisk Call Manager/11.0.0\n")
+        conn.send(b"Action: Login\r\nActionID: l1\r\nUsername: admin\r\nSecret: secret\r\n\r\n")
+        conn.send(b"Action: Frame\r\nActionID: f\r\n\r\nAction: Bytes\r\nActionID: b\r\n\r\n")
+        expected = (
+            b"Response: Success\nActionID: l1\nMessage: Authentication accepted\n\n"
+            b"Response: Success\nActionID: f\nX: 1\n\n"
+            b"Response: Success\r\nActionID: b\r\n\r\n"
+        )
+        assert conn.read_exact(len(expected)) == expected
+        fake.push_event("Hangup", Channel="PJSIP/100")
+        hangup = b"Event: Hangup\nChannel: PJSIP/100\n\n"
+        assert conn.read_exact(len(hangup)) == hangup
+        conn.close()
+    with pytest.raises(ValueError):
+        FakeAsterisk(line_end="\r")
+
+
 def test_login_with_events_off_or_without_system_gets_no_fully_booted(fake: FakeAsterisk) -> None:
     for events, expected in (("off", False), ("call", "call"), ("system,call", "system,call")):
         conn = Raw(fake)
