@@ -52,6 +52,9 @@ TOKENS = (
     b"Event: ",
     b"EventList: Complete\r\n",
     b"Asterisk Call Manager/1.1\n",
+    b"\r\n\n",
+    b"\n\r\n",
+    b"PBX Call Manager/5.0.0\r\n",
 )
 
 

@@ -162,33 +162,55 @@ def check_threads_sharing_the_name_table() -> None:
 
 
 _NAMES = ["Event", "Channel", "Variable", "ActionID", "Response", "X", "Key", "Ké", "A:b", " Event", "Event ", ""]
-_CR_LED = ["\rResponse", "\r", "\r\rEvent"]  # the fast paths once disagreed on these (see the test above)
+_CR_LED = ["\rResponse", "\r", "\r\rEvent"]  # the fast paths once disagreed on these (see the test below)
 _names = st.sampled_from([*_NAMES, "N" * 49, *_CR_LED])
 _values = st.text(alphabet=st.sampled_from(list("ab: \r\n\té\u20acZ")), max_size=12)
 _seps = st.sampled_from([": ", ":", ": : ", "", " : "])
 _line = st.tuples(_names, _seps, _values).map(lambda t: "".join(t))
-_frame = st.lists(_line, min_size=0, max_size=6).map(lambda lines: "\r\n".join(lines))
-_ends = st.sampled_from(["\r\n\r\n", "\r\n\r\n\r\n", "\n\n", "\r\n"])
+_line_end = st.sampled_from(["\r\n", "\r\n", "\r\n", "\n"])  # mostly CRLF; a bare LF now and then
+_frame = st.lists(st.tuples(_line, _line_end), min_size=0, max_size=6).map(
+    lambda lines: "".join(line + end for line, end in lines)[:-1]
+)
+# pre-14 Command output: bare-LF body lines (blank ones too), with or without the marker
+_follows = st.tuples(
+    st.sampled_from(["Response: Follows\r\nPrivilege: Command\r\n", "Response: Follows\n", "\rResponse: Follows\r\n"]),
+    st.lists(st.sampled_from(["line", "", "a: b", "Event: X", "\r"]), max_size=5).map("\n".join),
+    st.sampled_from(["\n--END COMMAND--", "--END COMMAND--", " --END COMMAND--", ""]),
+).map("".join)
+# the empty line that ends a frame: CRLF or a bare LF (E30), after a CRLF or LF line end, in runs (E32)
+_ends = st.sampled_from(["\r\n\r\n", "\r\n\n", "\n\r\n", "\n\n", "\r\n\r\n\r\n\r\n", "\n\n\n", "\r\n"])
+_banners = st.sampled_from(
+    [
+        "",
+        "Asterisk Call Manager/11.0.0\r\n",
+        "Asterisk Call Manager/1.1\n",
+        "Asterisk Call Manager Proxy/1.2\r\n",
+        "PBX Call Manager/5.0.0\n",
+        "\r\n\r\nPBX Call Manager/5.0.0\r\n\r\n",
+    ]
+)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(
-    st.lists(st.tuples(_frame, _ends), max_size=8),
+    st.lists(st.tuples(st.one_of(_frame, _frame, _frame, _follows), _ends), max_size=8),
     st.lists(st.integers(min_value=1, max_value=400), max_size=6),
-    st.booleans(),
+    _banners,
 )
 def test_random_streams_give_the_same_frames_on_both_parsers(
-    frames: list[tuple[str, str]], cuts: list[int], banner: bool
+    frames: list[tuple[str, str]], cuts: list[int], banner: str
 ) -> None:
-    text = "".join(body + end for body, end in frames)
-    data = (b"Asterisk Call Manager/11.0.0\r\n" if banner else b"") + text.encode("utf-8")
+    """Both parsers agree on random streams cut at random places, and give what one whole read gives."""
+    data = (banner + "".join(body + end for body, end in frames)).encode("utf-8")
     chunks, pos = [], 0
     for cut in sorted(set(cuts)):
         chunks.append(data[pos:cut])
         pos = max(pos, cut)
     chunks.append(data[pos:])
-    both(chunks)
-    both(chunks, encoding="latin-1")
+    for encoding in ("utf-8", "latin-1"):
+        chunked = both(chunks, encoding=encoding, max_frame_bytes=4096)
+        whole = both(data, encoding=encoding, max_frame_bytes=4096)
+        assert chunked == whole
 
 
 def test_a_piece_starting_with_cr_parses_the_same_whatever_names_were_seen_before() -> None:
@@ -196,8 +218,9 @@ def test_a_piece_starting_with_cr_parses_the_same_whatever_names_were_seen_befor
     # "\rResponse" as a cached name gave other frames than a fresh parser, depending on history (other
     # connections included, through the C name table), on name length (> 48 bytes) and on line count.
     AmiProtocol().receive_data(b"Raw\r\n\rResponse: x\r\n\r\n\rResponse: y\r\n\r\n\r: z\r\n\r\n")  # primes the table
-    assert both(b"\rResponse: Follows\r\n\r\n") == [{"response": "Follows", "output": [""]}]
-    assert both(b"\r: Follows\r\n\r\n") == [{"raw": ": Follows"}]
+    assert both(b"\rResponse: Follows\r\n--END COMMAND--\r\n\r\n") == [{"response": "Follows", "output": []}]
+    # (after a banner: as a connection's first line, ": Follows" would be its banner, E31)
+    assert both(b"Asterisk Call Manager/11.0.0\r\n\r: Follows\r\n\r\n") == [{"raw": ": Follows"}]
     long = b"\r" * 41 + b"Response"  # a name over the C table's 48 bytes
     both([b"Raw\r\n" + long + b": x\r\n\r\n" + long + b": Follows\r\n\r\n"])
     both([b"Raw\r\n\rResponse: x\r\nA: b\r\n\r\n", b"\rResponse: Follows" + b"\r\nA: b" * 128 + b"\r\n\r\n"])
