@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
-from .errors import ActionError
+from .errors import ActionError, AmiError
 from .protocol import Frame, frame_kind
 
 
@@ -60,39 +59,43 @@ ResponseCallback = Callable[[Frame], object]
 
 
 class PendingAction:
-    """One action waiting for its result."""
+    """One action waiting for its result. ``waiter`` is the shell's own (a future of either kind)."""
 
-    __slots__ = ("action_id", "callback", "deadline", "future", "name", "result")
+    __slots__ = ("action_id", "callback", "deadline", "name", "result", "waiter")
 
     def __init__(
         self,
         action_id: str,
         name: str,
-        future: Future[ActionResult] | None,
+        waiter: Any,
         callback: ResponseCallback | None,
         deadline: float | None,
     ) -> None:
         self.action_id = action_id
         self.name = name
-        self.future = future
+        self.waiter = waiter
         self.callback = callback
         self.deadline = deadline
         self.result: ActionResult | None = None  # set while an event list is being collected
 
 
-class Completion:
-    """What a frame did to an action: a response for its callback and/or its final outcome."""
+class ActionDone:
+    """What happened to a tracked action: a response for its callback and/or its final outcome.
+
+    ``outcome`` is the ``ActionResult``, or the error the waiter fails with (``ActionError``, and from the
+    session ``ActionTimeoutError`` or ``ConnectionLostError``); None while an event list is still coming
+    (the list's first response is in ``response`` for the callback)."""
 
     __slots__ = ("entry", "outcome", "response")
 
-    def __init__(self, entry: PendingAction, response: Frame | None, outcome: ActionResult | ActionError | None):
+    def __init__(self, entry: PendingAction, response: Frame | None, outcome: ActionResult | AmiError | None):
         self.entry = entry
         self.response = response
         self.outcome = outcome
 
 
 class ActionTracker:
-    """The table of actions in flight, keyed by ActionID. Not thread-safe: the client locks it."""
+    """The table of actions in flight, keyed by ActionID. Not thread-safe: the session's shell locks it."""
 
     def __init__(self) -> None:
         self._pending: dict[str, PendingAction] = {}
@@ -135,7 +138,7 @@ class ActionTracker:
                 expired.append(entry)
         return expired
 
-    def feed(self, frame: Frame) -> Completion | None:
+    def feed(self, frame: Frame) -> ActionDone | None:
         """Match one frame; None when it belongs to no pending action."""
         action_id = frame.get("actionid")
         if not isinstance(action_id, str):
@@ -150,7 +153,7 @@ class ActionTracker:
             if str(frame.get("eventlist", "")).lower() == "complete":
                 del self._pending[action_id]
                 entry.result.complete = frame
-                return Completion(entry, None, entry.result)
+                return ActionDone(entry, None, entry.result)
             entry.result.events.append(frame)
             return None
         if kind != "response":
@@ -164,9 +167,9 @@ class ActionTracker:
                 message = "; ".join(line for line in result.output if line.strip())
             message = message or "Response: Error"
             error = ActionError(f"{entry.name}: {message}", frame, result)
-            return Completion(entry, frame, error)
+            return ActionDone(entry, frame, error)
         if str(frame.get("eventlist", "")).lower() == "start":
             entry.result = result
-            return Completion(entry, frame, None)
+            return ActionDone(entry, frame, None)
         del self._pending[action_id]
-        return Completion(entry, frame, result)
+        return ActionDone(entry, frame, result)
