@@ -1,16 +1,22 @@
-"""``AsteriskAmi``: the threaded AMI client.
+"""``AsteriskAmi``: the threaded shell around the sans-IO session (``session.py``).
 
-Threads (paho-mqtt's cut): one *runner* thread per ``connect()`` owns the socket. It connects, logs in,
-reads and parses, matches responses to actions, keeps time (action timeouts, keepalive pings) and
-reconnects by its ``ReconnectPolicy``. It never runs user code. A *dispatch* thread runs every user
-handler and callback in frame order, so a slow handler never stops the socket being read. Writes
-come from any thread and are serialised by one lock.
+Threads (paho-mqtt's cut): one *reader* thread per ``connect()`` owns the socket. It connects, feeds the
+session what it reads, writes what the session wants written, waits in ``select`` until data arrives or
+the session's next deadline, resolves action futures, and reconnects by its ``ReconnectPolicy``. It never
+runs user code. A *dispatch* thread runs every user handler and callback in frame order, so a slow
+handler never stops the socket being read. Writes come from any thread, serialised by one lock; a
+socketpair wakes the reader when another thread sets an earlier deadline.
+
+Every protocol decision (login, Challenge, keepalive, timeouts, Logoff, correlation) is the session's;
+this file only moves bytes and events.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
+import math
 import select
 import socket
 import ssl
@@ -18,56 +24,43 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
 from pyee import EventEmitter
 
-from .actions import ActionResult, ActionTracker, Completion, PendingAction, ResponseCallback
-from .dispatch import DispatchQueue
-from .errors import (
-    ActionError,
-    ActionTimeoutError,
-    AmiError,
-    AuthenticationError,
-    ConnectionLostError,
-    ConnectTimeoutError,
-    InvalidMessageError,
-    NotConnectedError,
-    ProtocolError,
-    UsageError,
-)
+from .actions import ActionDone, ActionResult, ResponseCallback
+from .dispatch import Call, Deliver, DispatchQueue, Emit, Item, Stop
+from .errors import ActionTimeoutError, NotConnectedError, UsageError
+from .handlers import HandlerRegistry, handler_name
 from .options import AmiOptions
-from .protocol import (
-    ActionIdGenerator,
-    AmiProtocol,
-    Frame,
-    encode_message,
-    find_action_id,
-    frame_kind,
-    login_message,
-    md5_login_message,
-)
+from .protocol import ActionIdGenerator, Frame
 from .reconnect import ReconnectPolicy
+from .session import (
+    AmiSession,
+    ClientState,
+    Closed,
+    Event,
+    Failed,
+    FramesReceived,
+    LoggedIn,
+    LoginRefused,
+    ServerClosed,
+    TimedOut,
+    prepare_action,
+    redact,
+)
 
 logger = logging.getLogger("asterisk_ami")
 
-DISCONNECTED = "disconnected"
-CONNECTING = "connecting"
-CONNECTED = "connected"
-RECONNECT_WAIT = "reconnect_wait"
-
-_SECRET_KEYS = frozenset({"secret", "key", "password"})
 _RECV_BYTES = 65536
-_PYEE_EVENTS = frozenset({"error", "new_listener"})
-_TICK = 0.25  # the runner wakes at least this often to check timers and stop requests
+_RESULT_GRACE = 1.0  # request() waits this much past its timeout for the session's own timeout to land
+
+__all__ = ["AsteriskAmi", "redact"]
 
 
-def redact(message: Mapping[str, object]) -> dict[str, object]:
-    """A copy of ``message`` safe to log: secrets replaced by ``***``."""
-    return {k: "***" if k.lower() in _SECRET_KEYS else v for k, v in message.items()}
-
-
-def _enable_debug_logging() -> None:
+def enable_debug_logging() -> None:
+    """The ``debug`` option: the protocol at DEBUG on stderr through the ``asterisk_ami`` logger."""
     if not any(getattr(h, "_asterisk_ami_debug", False) for h in logger.handlers):
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s asterisk_ami %(levelname)s %(message)s"))
@@ -76,25 +69,25 @@ def _enable_debug_logging() -> None:
     logger.setLevel(logging.DEBUG)
 
 
-class _Call:
-    """A user callback queued for the dispatch thread."""
-
-    __slots__ = ("args", "fn")
-
-    def __init__(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
-        self.fn = fn
-        self.args = args
+def make_ssl_context(value: bool | ssl.SSLContext) -> ssl.SSLContext | None:
+    """The ``ssl`` option: your context, the system trust store (True), or None (plain TCP)."""
+    if isinstance(value, ssl.SSLContext):
+        return value
+    return ssl.create_default_context() if value else None
 
 
-class _Stop(Exception):
-    """Internal: the connection ends; carries how, for the close events."""
+def resolve(waiter: Future[ActionResult], done: ActionDone) -> None:
+    """Settle an action's future with what the session decided."""
+    outcome = done.outcome
+    if outcome is None or waiter.done():
+        return
+    if isinstance(outcome, BaseException):
+        waiter.set_exception(outcome)
+    else:
+        waiter.set_result(outcome)
 
-    def __init__(self, had_error: bool, auth_failed: bool = False) -> None:
-        self.had_error = had_error
-        self.auth_failed = auth_failed
 
-
-class AsteriskAmi(EventEmitter):
+class AsteriskAmi(HandlerRegistry, EventEmitter):
     """AMI client. ``AsteriskAmi(host=..., username=..., password=...)`` or ``AsteriskAmi({...})``.
 
     Emits ``ami_data(frame)`` for every frame, every event frame also under its own name
@@ -104,33 +97,36 @@ class AsteriskAmi(EventEmitter):
     """
 
     def __init__(self, options: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
-        self._handlers_version = 0  # bumped on every on()/once()/remove: the dispatch thread's snapshot key
         super().__init__()
+        self._init_handlers()
         self.options = AmiOptions.from_args(options, kwargs)
         if self.options.debug:
-            _enable_debug_logging()
+            enable_debug_logging()
         self.banner: str | None = None
         self.protocol_version: str | None = None
         self._ids = ActionIdGenerator()
-        self._tracker = ActionTracker()
-        self._state = DISCONNECTED
-        self._state_lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        self._state = ClientState.DISCONNECTED
+        self._state_lock = threading.Lock()  # state, threads, session and socket references
+        self._session_lock = threading.Lock()  # the session itself (not thread-safe)
+        self._write_lock = threading.Lock()  # taken before _session_lock when both are needed
         self._queue = DispatchQueue(self.options.max_queued_frames)
+        self._session: AmiSession | None = None
         self._sock: socket.socket | None = None
-        self._prelogin: list[bytes] = []
+        self._wake_w: socket.socket | None = None
+        self._waiting_until = math.inf  # the deadline the reader's select() waits for
         self._stop = threading.Event()
         self._stop.set()
+        self._destroying = False
         self._generation = 0
         self._active_runs = 0
         self._runner: threading.Thread | None = None
         self._dispatcher: threading.Thread | None = None
-        self._dispatcher_waiting = 0
         self._on_connect: Callable[[], object] | None = None
         self._on_raw_data: Callable[[bytes], object] | None = None
-        self._logoff_deadline: float | None = None
         self._policy = ReconnectPolicy(self.options.reconnect_after, self.options.reconnect_max)
-        self._ssl_context = self._make_ssl_context()
+        self._ssl_context = make_ssl_context(self.options.ssl)
+        self._counts = {"frames": 0, "bytes": 0, "logins": 0, "reconnects": 0}
+        self._coroutine_warned = False
 
     def __repr__(self) -> str:
         o = self.options
@@ -139,14 +135,30 @@ class AsteriskAmi(EventEmitter):
     # -- public API ------------------------------------------------------------------------------
 
     @property
-    def state(self) -> str:
-        """'disconnected', 'connecting', 'connected' (logged in) or 'reconnect_wait'."""
+    def state(self) -> ClientState:
+        """'disconnected', 'connecting', 'connected' (logged in) or 'reconnect_wait' (a ``str`` enum)."""
         return self._state
 
     @property
     def connected(self) -> bool:
         """True while logged in."""
-        return self._state == CONNECTED
+        return self._state is ClientState.CONNECTED
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: ``frames`` and ``bytes`` received, ``logins``, ``reconnects`` (connection attempts after
+        a close), ``pending_actions``, ``queue_high_water`` (most frames ever waiting for the dispatch thread)
+        and ``reconnect_attempt`` (failed attempts since the last login)."""
+        with self._session_lock:
+            session = self._session
+            stats = dict(self._counts)
+            if session is not None:
+                stats["frames"] += session.frames_received
+                stats["bytes"] += session.bytes_received
+            stats["pending_actions"] = 0 if session is None else session.pending_actions
+        stats["queue_high_water"] = self._queue.high_water
+        stats["reconnect_attempt"] = self._policy.attempt
+        return stats
 
     def connect(
         self,
@@ -163,12 +175,12 @@ class AsteriskAmi(EventEmitter):
                 logger.warning("connect() ignored: this client is already connecting or connected")
                 return
             self._stop = threading.Event()
+            self._destroying = False
             self._generation += 1
             self._active_runs += 1
-            self._state = CONNECTING
+            self._state = ClientState.CONNECTING
             self._on_connect = on_connect
             self._on_raw_data = on_raw_data
-            self._logoff_deadline = None
             self._policy.reset()
             if self._dispatcher is None:
                 self._dispatcher = threading.Thread(
@@ -199,11 +211,14 @@ class AsteriskAmi(EventEmitter):
         subclass when the connection is missing or lost. It is resolved on the reader thread:
         done-callbacks must be quick and must not block on other actions.
         """
+        return self._action(message, timeout, wake=True)
+
+    def _action(self, message: Mapping[str, object], timeout: float | None, wake: bool) -> Future[ActionResult]:
         future: Future[ActionResult] = Future()
         future.set_running_or_notify_cancel()
         if timeout is None:
             timeout = self.options.action_timeout
-        self._submit(message, None, future, timeout)
+        self._submit(message, None, future, timeout, wake)
         return future
 
     def request(self, message: Mapping[str, object], timeout: float | None = 10) -> ActionResult:
@@ -218,12 +233,20 @@ class AsteriskAmi(EventEmitter):
         if on_dispatcher:
             self._queue.lift_bound()
         try:
-            future = self.action(message, timeout)
+            # this thread waits for the deadline itself, so the reader need not be woken to learn it
+            if timeout is None:
+                timeout = self.options.action_timeout
+            future = self._action(message, timeout, wake=False)
+            if timeout is None:
+                return future.result()
+            deadline = time.monotonic() + timeout  # not earlier than the session's deadline for it
+            with contextlib.suppress(FutureTimeoutError):
+                return future.result(timeout)
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            self._run_timers()  # the session times the action out now, unless its result just came
             try:
-                return future.result(None if timeout is None else timeout + _TICK * 4)
-            except TimeoutError as exc:
-                if isinstance(exc, AmiError):
-                    raise
+                return future.result(_RESULT_GRACE)
+            except FutureTimeoutError:
                 raise ActionTimeoutError(f"no result within {timeout} s") from None
         finally:
             if on_dispatcher:
@@ -236,28 +259,26 @@ class AsteriskAmi(EventEmitter):
         from a handler it returns at once. Safe to call twice, or before ``connect()``.
         """
         with self._state_lock:
-            stop = self._stop
-            already = stop.is_set()
-            stop.set()
-            sock = self._sock if self._state == CONNECTED else None
-            self._logoff_deadline = time.monotonic() + self.options.logoff_timeout
-        if not already and sock is not None:
-            data = encode_message({"Action": "Logoff", "ActionID": self._ids()}, self.options.ami_encoding)
-            try:
-                with self._write_lock:
-                    self._write(sock, data)
-            except OSError:
-                self._shutdown(sock)
-        elif not already:
-            self._shutdown_current()
+            already = self._stop.is_set()
+            self._stop.set()
+        if not already:
+            with self._write_lock:
+                with self._session_lock:
+                    if self._session is not None:
+                        self._session.logoff(time.monotonic())
+                self._flush_locked()
+            self._wake()
         self._join(timeout)
 
     def destroy(self, timeout: float | None = 5.0) -> None:
         """Close the socket at once, without Logoff, and do not reconnect. Safe at any time."""
         with self._state_lock:
             self._stop.set()
-            self._logoff_deadline = None
-        self._shutdown_current()
+            self._destroying = True
+            sock = self._sock
+        if sock is not None:
+            self._shutdown(sock)
+        self._wake()
         self._join(timeout)
 
     # -- sending ---------------------------------------------------------------------------------
@@ -268,49 +289,65 @@ class AsteriskAmi(EventEmitter):
         callback: ResponseCallback | None,
         future: Future[ActionResult] | None,
         timeout: float | None,
+        wake_reader: bool = True,
     ) -> str:
-        if not isinstance(message, Mapping):
-            raise TypeError(f"an action must be a mapping of header names to values, not {type(message).__name__}")
-        msg = dict(message)
-        key, action_id = find_action_id(msg)
-        if not action_id:
-            action_id = self._ids()
-            msg[key or "ActionID"] = action_id
-        data = encode_message(msg, self.options.ami_encoding)
-        entry = None
-        if callback is not None or future is not None:
-            name = next((str(v) for k, v in msg.items() if k.lower() == "action"), "action")
-            deadline = None if timeout is None else time.monotonic() + timeout
-            entry = PendingAction(action_id, name, future, callback, deadline)
+        wake = False
         with self._write_lock:
-            with self._state_lock:
-                state, sock = self._state, self._sock
-                if state in (CONNECTED, CONNECTING) and entry is not None:
-                    if action_id in self._tracker:
-                        raise ValueError(f"ActionID {action_id!r} is already waiting for a result")
-                    self._tracker.add(entry)
-                if state == CONNECTING:
-                    self._prelogin.append(data)
-                    return action_id
-            if state == CONNECTED and sock is not None:
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("send %s", redact(msg))
-                try:
-                    self._write(sock, data)
-                    return action_id
-                except OSError as exc:
-                    logger.debug("write failed: %s", exc)
-                    self._shutdown(sock)  # the runner sees it and closes the connection
-                    with self._state_lock:
-                        self._tracker.remove(action_id)
-                    if future is not None:
-                        future.set_exception(ConnectionLostError(f"write failed: {exc}"))
-                    return action_id
-        logger.debug("send with no connection: %s", msg.get(key or "ActionID"))
+            with self._session_lock:
+                session = self._session
+                action_id = None
+                if session is not None:
+                    try:
+                        action_id = session.send(
+                            message, time.monotonic(), callback=callback, waiter=future, timeout=timeout
+                        )
+                    except NotConnectedError:
+                        pass
+                    else:
+                        if timeout is not None and wake_reader:
+                            deadline = session.next_deadline()
+                            wake = deadline is not None and deadline < self._waiting_until
+            if action_id is not None:
+                self._flush_locked()
+        if wake:
+            self._wake()
+        if action_id is not None:
+            return action_id
+        _, action_id, _ = prepare_action(message, self._ids, self.options.ami_encoding)  # raises for bad ones
+        logger.debug("send with no connection: %s", action_id)
         self._emit_soon("ami_socket_unwritable")
         if future is not None:
             future.set_exception(NotConnectedError("not connected to Asterisk"))
         return action_id
+
+    def _run_timers(self) -> None:
+        """Act on the session's deadlines from this thread (request() waiting for its own timeout)."""
+        with self._session_lock:
+            session = self._session
+            if session is None:
+                return
+            session.handle_timeout(time.monotonic())
+            events = session.events_received()
+            close = session.close_expected
+        for event in events:  # only timeouts come from here: nothing that blocks on the queue
+            if isinstance(event, ActionDone) and event.entry.waiter is not None:
+                resolve(event.entry.waiter, event)
+            elif isinstance(event, TimedOut):
+                self._queue.put(Emit("ami_socket_timeout"))
+        if close:
+            self._wake()
+
+    def _flush_locked(self) -> None:
+        """Write what the session has for the socket, if there is one; the caller holds ``_write_lock``."""
+        with self._session_lock:
+            sock, session = self._sock, self._session
+            data = session.data_to_send() if sock is not None and session is not None else b""
+        if data and sock is not None:
+            try:
+                self._write(sock, data)
+            except OSError as exc:
+                logger.debug("write failed: %s", exc)
+                self._shutdown(sock)  # the reader sees it and ends the session
 
     def _write(self, sock: socket.socket, data: bytes) -> None:
         """Write all of ``data``; the caller holds ``_write_lock``."""
@@ -329,125 +366,114 @@ class AsteriskAmi(EventEmitter):
             sock.sendall(memoryview(data)[sent:])
             self._emit_soon("ami_socket_drain")
 
-    # -- the runner thread -------------------------------------------------------------------------
+    def _wake(self) -> None:
+        """Make the reader's select() return: a deadline changed, or it must stop."""
+        wake = self._wake_w
+        if wake is not None:
+            with contextlib.suppress(OSError):
+                wake.send(b"\0")
+        self._queue.wake()
+
+    # -- the reader thread -------------------------------------------------------------------------
 
     def _run(self, generation: int, stop: threading.Event) -> None:
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        self._wake_w = wake_w
         try:
+            first = True
             while not stop.is_set():
-                auth_failed = self._connection(generation, stop)
+                if not first:
+                    self._counts["reconnects"] += 1
+                first = False
+                fatal = self._connection(generation, stop, wake_r)
                 if stop.is_set() or not self.options.reconnect:
                     break
-                if auth_failed:
+                if fatal:
                     logger.error("login refused: not reconnecting (fix the credentials and call connect())")
                     break
                 delay = self._policy.next_delay()
-                self._set_state(generation, RECONNECT_WAIT)
+                self._set_state(generation, ClientState.RECONNECT_WAIT)
                 logger.info("reconnecting in %.3f s (attempt %d)", delay, self._policy.attempt)
                 if stop.wait(delay):
                     break
-                self._set_state(generation, CONNECTING)
+                self._set_state(generation, ClientState.CONNECTING)
         except Exception:  # a bug of ours: say so loudly rather than die silently
             logger.exception("reader thread crashed")
         finally:
             with self._state_lock:
                 if generation == self._generation:
-                    self._state = DISCONNECTED
+                    self._state = ClientState.DISCONNECTED
                     stop.set()
                 self._active_runs -= 1
-            self._queue.put(("stop",))
+                self._wake_w = None
+            wake_r.close()
+            wake_w.close()
+            self._queue.put(Stop())
 
-    def _set_state(self, generation: int, state: str) -> None:
+    def _set_state(self, generation: int, state: ClientState) -> None:
         with self._state_lock:
             if generation == self._generation:
                 self._state = state
 
-    def _connection(self, generation: int, stop: threading.Event) -> bool:
-        """One connection from TCP connect to close. Returns True when the login was refused."""
+    def _connection(self, generation: int, stop: threading.Event, wake_r: socket.socket) -> bool:
+        """One connection from TCP connect to close. Returns True when it must not be retried."""
         o = self.options
+        session = AmiSession(o, time.monotonic(), self._ids)  # its Login waits for the socket
+        with self._session_lock:
+            self._session = session
         sock: socket.socket | None = None
-        had_error = False
-        auth_failed = False
+        error: BaseException | None = None
+        fatal = False
         try:
             logger.debug("connecting to %s:%s", o.host, o.port)
-            deadline = time.monotonic() + o.connect_timeout
             sock = socket.create_connection((o.host, o.port), timeout=o.connect_timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._ssl_context is not None:
                 sock = self._ssl_context.wrap_socket(sock, server_hostname=o.host)
             sock.settimeout(None)
-            with self._state_lock:
-                if stop.is_set():
-                    raise _Stop(False)
+            with self._state_lock, self._session_lock:
+                if stop.is_set() and self._destroying:
+                    return False
                 self._sock = sock
             if self._on_connect is not None:
-                self._queue.put(("call", _Call(self._on_connect, ())))
-            self._read_loop(sock, generation, stop, deadline)
-        except _Stop as end:
-            had_error, auth_failed = end.had_error, end.auth_failed
-        except (TimeoutError, ConnectTimeoutError) as exc:
-            logger.warning("timed out: %s", exc)
-            self._queue.put(("emit", "ami_socket_timeout", ()))
-        except ProtocolError as exc:
-            logger.error("protocol error: %s", exc)
-            self._queue.put(("emit", "ami_socket_error", (exc,)))
-            had_error = True
-        except InvalidMessageError as exc:
-            # the login itself cannot be written (options are checked up front, so only a bug gets
-            # here): report it and stop, as a refused login does, rather than retry forever
-            logger.error("cannot log in: %s", exc)
-            self._queue.put(("emit", "ami_socket_error", (exc,)))
-            had_error = auth_failed = True
-        except OSError as exc:
-            if not stop.is_set():
-                logger.warning("socket error: %s", exc)
-                self._queue.put(("emit", "ami_socket_error", (exc,)))
-                had_error = True
+                self._queue.put(Call(self._on_connect, ()))
+            if not session.close_expected:  # disconnect() while connecting: no Login
+                with self._write_lock:
+                    self._flush_locked()
+            fatal = self._read_loop(sock, session, generation, stop, wake_r)
+        except OSError as exc:  # refused, reset, TLS, connect timeout
+            if not (stop.is_set() and self._destroying):
+                error = exc
         finally:
-            with self._state_lock:
+            with self._state_lock, self._session_lock:
                 self._sock = None
-                self._prelogin.clear()
-                lost = self._tracker.drain()
+                session.connection_lost(error)
+                events = session.events_received()
+                self._counts["frames"] += session.frames_received
+                self._counts["bytes"] += session.bytes_received
+                self._session = None
             if sock is not None:
                 self._shutdown(sock)
                 sock.close()
-            for entry in lost:
-                self._fail(entry, ConnectionLostError("connection to Asterisk closed before the result arrived"))
-            self._queue.put(("emit", "ami_socket_close", (had_error,)))
-        return auth_failed
+            fatal = self._handle(events, generation, stop) or fatal
+        return fatal
 
-    def _read_loop(self, sock: socket.socket, generation: int, stop: threading.Event, deadline: float) -> None:
-        o = self.options
-        proto = AmiProtocol(o.ami_encoding, o.max_frame_bytes)
-        login_id = self._ids()
-        challenge_id: str | None = None
-        if o.auth == "md5":
-            challenge_id = login_id + "c"
-            self._write_now(sock, {"Action": "Challenge", "AuthType": "MD5", "ActionID": challenge_id})
-        else:
-            self._write_now(sock, login_message(o.username, o.password, o.events, login_id))
-        logged_in = False
-        ping_id: str | None = None
-        ping_deadline = 0.0
-        last_rx = time.monotonic()
-        queue, tracker = self._queue, self._tracker
+    def _read_loop(
+        self, sock: socket.socket, session: AmiSession, generation: int, stop: threading.Event, wake_r: socket.socket
+    ) -> bool:
+        lock = self._session_lock
         is_tls = isinstance(sock, ssl.SSLSocket)
         full = False
+        watch = [sock, wake_r]
+        fatal = False
         while True:
-            now = time.monotonic()
-            if stop.is_set() and (self._logoff_deadline is None or now >= self._logoff_deadline):
-                raise _Stop(False)
-            if not logged_in and now >= deadline:
-                raise ConnectTimeoutError(f"no login answer from {o.host}:{o.port} within {o.connect_timeout} s")
-            if len(tracker):
-                self._expire(now)
-            if logged_in and o.ping_interval:
-                if ping_id is not None and now >= ping_deadline:
-                    raise ConnectTimeoutError(f"no answer to keepalive Ping within {o.ping_timeout} s")
-                if ping_id is None and now - last_rx >= o.ping_interval:
-                    ping_id = self._ids()
-                    ping_deadline = now + o.ping_timeout
-                    with self._write_lock:
-                        self._write(sock, encode_message({"Action": "Ping", "ActionID": ping_id}))
+            with lock:
+                if session.close_expected:
+                    return fatal
+                deadline = session.next_deadline()
+                self._waiting_until = math.inf if deadline is None else deadline
             if is_tls and sock.pending():  # type: ignore[attr-defined]
                 data = sock.recv(_RECV_BYTES)  # decrypted bytes already buffered: no select() needed
             elif full:
@@ -458,132 +484,118 @@ class AsteriskAmi(EventEmitter):
                     full = False
                     continue
             else:
-                readable, _, _ = select.select([sock], [], [], _TICK)
-                if not readable:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                readable, _, _ = select.select(watch, [], [], timeout)
+                if wake_r in readable:
+                    with contextlib.suppress(OSError):
+                        wake_r.recv(4096)
+                if sock not in readable:
+                    if stop.is_set() and self._destroying:
+                        return fatal
+                    with lock:
+                        session.handle_timeout(time.monotonic())
+                        events = session.events_received()
+                        writes = session.has_data_to_send()
+                    fatal = self._handle(events, generation, stop) or fatal
+                    if writes:
+                        with self._write_lock:
+                            self._flush_locked()
                     continue
                 data = sock.recv(_RECV_BYTES)
             full = not is_tls and len(data) == _RECV_BYTES
             if not data:
-                if proto.pending_bytes:
-                    logger.warning("connection closed inside a frame; %d bytes dropped", proto.pending_bytes)
-                if not (stop.is_set() and self._logoff_deadline is None):  # not our own destroy()
-                    queue.put(("emit", "ami_socket_end", ()))
-                raise _Stop(False)
-            last_rx = time.monotonic()
-            ping_id = None
+                if stop.is_set() and self._destroying:
+                    return fatal  # our own destroy(): no "end" event
+                with lock:
+                    session.receive_eof()
+                    events = session.events_received()
+                return self._handle(events, generation, stop) or fatal
             if self._on_raw_data is not None:
-                queue.put(("call", _Call(self._on_raw_data, (data,))))
-            frames = proto.receive_data(data)
-            if self.banner is None and proto.banner is not None:
-                self.banner, self.protocol_version = proto.banner, proto.protocol_version
-                logger.debug("banner: %s", proto.banner)
-            if not frames:
-                continue
-            if not logged_in:
-                frames, logged_in = self._handle_login(sock, frames, login_id, challenge_id, generation)
-                if not frames:
-                    continue
-            batch: list[Any] = frames
-            if len(tracker):
-                batch = []
-                with self._state_lock:
-                    completions = [(f, tracker.feed(f)) for f in frames]
-                for frame, done in completions:
-                    batch.append(frame)
-                    if done is not None:
-                        self._complete(done, batch)
-            self._put_frames(batch, stop)
-
-    def _handle_login(
-        self, sock: socket.socket, frames: list[Frame], login_id: str, challenge_id: str | None, generation: int
-    ) -> tuple[list[Frame], bool]:
-        """Look for the login (and challenge) answers; returns the frames left and whether logged in."""
-        o = self.options
-        for i, frame in enumerate(frames):
-            action_id = frame.get("actionid")
-            if frame_kind(frame) != "response":
-                continue
-            if challenge_id is not None and action_id == challenge_id:
-                challenge = frame.get("challenge")
-                if not isinstance(challenge, str) or str(frame.get("response")).lower() != "success":
-                    self._login_refused(frames[: i + 1], frame, "MD5 challenge refused")
-                    raise AssertionError  # unreachable: _login_refused raises
-                self._write_now(sock, md5_login_message(o.username, challenge, o.password, o.events, login_id))
-            elif action_id == login_id:
-                if str(frame.get("response")).lower() != "success":
-                    self._login_refused(frames[: i + 1], frame, str(frame.get("message") or "login refused"))
+                self._queue.put(Call(self._on_raw_data, (data,)))
+            now = time.monotonic()
+            with lock:
+                session.receive_data(data, now)
+                if deadline is not None and now >= deadline:
+                    session.handle_timeout(now)
+                events = session.events_received()
+                writes = session.has_data_to_send()
+            if events:
+                fatal = self._handle(events, generation, stop) or fatal
+            if writes:
                 with self._write_lock:
-                    with self._state_lock:
-                        if generation == self._generation:
-                            self._state = CONNECTED
-                        pending, self._prelogin = self._prelogin, []
-                    for data in pending:
-                        self._write(sock, data)
-                self._policy.reset()
-                logger.info("logged in to %s:%s as %s", o.host, o.port, o.username)
-                self._put_frames(frames[: i + 1])
-                self._queue.put(("emit", "ami_login", (True, frame)))
-                return frames[i + 1 :], True
-        self._put_frames(frames)
-        return [], False
+                    self._flush_locked()
 
-    def _put_frames(self, batch: list[Any], stop: threading.Event | None = None) -> None:
+    def _handle(self, events: list[Event], generation: int, stop: threading.Event) -> bool:
+        """Turn the session's events into futures settled now and items for the dispatch thread, in order.
+        Returns True when the session ended fatally (no reconnect)."""
+        batch: list[Frame | Call] | None = None
+        fatal = False
+        put = self._queue.put
+        for event in events:
+            cls = event.__class__
+            if cls is FramesReceived:
+                frames: list[Any] = event.frames  # type: ignore[union-attr]
+                if batch is None:
+                    batch = frames
+                else:
+                    batch.extend(frames)
+                continue
+            if cls is ActionDone:
+                done: ActionDone = event  # type: ignore[assignment]
+                entry = done.entry
+                if entry.waiter is not None:
+                    resolve(entry.waiter, done)
+                if done.response is not None and entry.callback is not None:
+                    if batch is None:
+                        batch = []
+                    batch.append(Call(entry.callback, (done.response,)))
+                continue
+            if batch:
+                self._put_frames(batch, stop)
+            batch = None
+            if cls is LoggedIn:
+                self._logged_in(generation)
+                put(Emit("ami_login", (True, event.frame)))  # type: ignore[union-attr]
+            elif cls is LoginRefused:
+                put(Emit("ami_login", (False, event.frame)))  # type: ignore[union-attr]
+                put(Emit("ami_socket_error", (event.error,)))  # type: ignore[union-attr]
+            elif cls is TimedOut:
+                put(Emit("ami_socket_timeout"))
+            elif cls is Failed:
+                put(Emit("ami_socket_error", (event.error,)))  # type: ignore[union-attr]
+            elif cls is ServerClosed:
+                put(Emit("ami_socket_end"))
+            elif cls is Closed:
+                fatal = event.fatal  # type: ignore[union-attr]
+                put(Emit("ami_socket_close", (event.had_error,)))  # type: ignore[union-attr]
+        if batch:
+            self._put_frames(batch, stop)
+        return fatal
+
+    def _logged_in(self, generation: int) -> None:
+        with self._state_lock:
+            if generation == self._generation:
+                self._state = ClientState.CONNECTED
+            session = self._session
+        self._counts["logins"] += 1
+        self._policy.reset()
+        if session is not None and self.banner is None and session.banner is not None:
+            self.banner, self.protocol_version = session.banner, session.protocol_version
+            logger.debug("banner: %s", session.banner)
+
+    def _put_frames(self, batch: list[Frame | Call], stop: threading.Event) -> None:
         """Hand frames to the dispatch thread in slices the queue bound can hold (one read can bring
         thousands); blocks while the queue is full, which is the back-pressure."""
         size = self.options.max_queued_frames
         if len(batch) <= size:
-            self._queue.put(("frames", batch), len(batch), stop)
+            self._queue.put(Deliver(batch), stop)
             return
         for start in range(0, len(batch), size):
-            part = batch[start : start + size]
-            self._queue.put(("frames", part), len(part), stop)
-
-    def _login_refused(self, frames: list[Frame], frame: Frame, message: str) -> None:
-        logger.error("login as %s refused: %s", self.options.username, message)
-        self._queue.put(("frames", frames), len(frames))
-        self._queue.put(("emit", "ami_login", (False, frame)))
-        self._queue.put(("emit", "ami_socket_error", (AuthenticationError(message, frame),)))
-        raise _Stop(True, auth_failed=True)
-
-    def _write_now(self, sock: socket.socket, message: Mapping[str, object]) -> None:
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("send %s", redact(message))
-        data = encode_message(message, self.options.ami_encoding)
-        with self._write_lock:
-            self._write(sock, data)
-
-    def _complete(self, done: Completion, batch: list[Any]) -> None:
-        entry = done.entry
-        if done.response is not None and entry.callback is not None:
-            batch.append(_Call(entry.callback, (done.response,)))
-        if entry.future is not None and done.outcome is not None:
-            if isinstance(done.outcome, ActionError):
-                entry.future.set_exception(done.outcome)
-            else:
-                entry.future.set_result(done.outcome)
-
-    def _expire(self, now: float) -> None:
-        with self._state_lock:
-            if self._tracker.next_deadline() is None:
-                return
-            expired = self._tracker.expire(now)
-        for entry in expired:
-            self._fail(entry, ActionTimeoutError(f"{entry.name} ({entry.action_id}): no result in time"))
-
-    @staticmethod
-    def _fail(entry: PendingAction, exc: AmiError) -> None:
-        if entry.future is not None and not entry.future.done():
-            entry.future.set_exception(exc)
+            self._queue.put(Deliver(batch[start : start + size]), stop)
 
     def _shutdown(self, sock: socket.socket) -> None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-
-    def _shutdown_current(self) -> None:
-        with self._state_lock:
-            sock = self._sock
-        if sock is not None:
-            self._shutdown(sock)
 
     def _join(self, timeout: float | None) -> None:
         current = threading.current_thread()
@@ -595,12 +607,6 @@ class AsteriskAmi(EventEmitter):
             if thread is not None and thread.is_alive():
                 thread.join(None if end is None else max(0.0, end - time.monotonic()))
 
-    def _make_ssl_context(self) -> ssl.SSLContext | None:
-        value = self.options.ssl
-        if isinstance(value, ssl.SSLContext):
-            return value
-        return ssl.create_default_context() if value else None
-
     # -- the dispatch thread -------------------------------------------------------------------
 
     def _emit_soon(self, event: str, *args: Any) -> None:
@@ -608,24 +614,16 @@ class AsteriskAmi(EventEmitter):
         with self._state_lock:
             running = self._dispatcher is not None
             if running:  # under the lock, so the dispatch thread cannot exit in between
-                self._queue.put(("emit", event, args))
+                self._queue.put(Emit(event, args))
         if not running:
-            self.emit(event, *args)
+            self.emit_event(event, *args)
 
     def _dispatch_loop(self) -> None:
         queue = self._queue
         while True:
-            items = queue.get_all(1.0)
-            for item in items:
-                kind = item[0]
+            for item in queue.get_all():
                 try:
-                    if kind == "frames":
-                        self._deliver(item[1])
-                        queue.release(item[2] if len(item) > 2 else len(item[1]))
-                    elif kind == "emit":
-                        self.emit(item[1], *item[2])
-                    elif kind == "call":
-                        self._run_call(item[1])
+                    self._dispatch(item)
                 except Exception:
                     logger.exception("dispatch failed")
             with self._state_lock:
@@ -633,77 +631,59 @@ class AsteriskAmi(EventEmitter):
                     self._dispatcher = None
                     return
 
-    def _deliver(self, batch: list[Any]) -> None:
+    def _dispatch(self, item: Item) -> None:
+        cls = item.__class__
+        if cls is Deliver:
+            self._deliver(item.items)  # type: ignore[union-attr]
+            self._queue.release(item.size)  # type: ignore[union-attr]
+        elif cls is Emit:
+            self.emit_event(item.event, *item.args)  # type: ignore[union-attr]
+        elif cls is Call:
+            self.call_handler(item.fn, item.args)  # type: ignore[union-attr]
+
+    def _deliver(self, batch: list[Frame | Call]) -> None:
         # The handler lists are snapshotted once per batch (and again only when a handler is added or
         # removed), not per frame as pyee's emit() does: that costs a lock and two allocations a frame.
         identifier = self.options.identifier
         version = -1
         on_data: tuple[Callable[..., Any], ...] = ()
         named: dict[str, tuple[Callable[..., Any], ...]] = {}
-        failed = self._handler_failed
+        failed = self.handler_failed
         for frame in batch:
-            if frame.__class__ is _Call:
-                self._run_call(frame)
+            if frame.__class__ is Call:
+                self.call_handler(frame.fn, frame.args)
                 continue
-            if version != self._handlers_version:
-                version = self._handlers_version
-                on_data, named = self._snapshot_handlers()
+            if version != self.handlers_version:
+                version = self.handlers_version
+                on_data, named = self.frame_handlers()
             if identifier is not None:
-                frame["identifier"] = identifier
+                frame["identifier"] = identifier  # type: ignore[index]
             for f in on_data:
                 try:
-                    f(frame)
+                    result = f(frame)
+                    if result is not None:
+                        self.handler_returned(f, result)
                 except Exception as exc:
                     failed(f, exc)
             if named:
-                event = frame.get("event")
+                event = frame.get("event")  # type: ignore[union-attr]
                 if event.__class__ is str and event in named:
                     for f in named[event]:
                         try:
-                            f(frame)
+                            result = f(frame)
+                            if result is not None:
+                                self.handler_returned(f, result)
                         except Exception as exc:
                             failed(f, exc)
 
-    def _snapshot_handlers(self) -> tuple[tuple[Callable[..., Any], ...], dict[str, tuple[Callable[..., Any], ...]]]:
-        """``ami_data`` handlers, and handlers by Asterisk event name (never the library's or pyee's own
-        names: a server sending ``Event: ami_login`` or ``Event: error`` must not reach those handlers)."""
-        with self._lock:
-            events = self._events
-            on_data = tuple(events["ami_data"].values()) if "ami_data" in events else ()
-            named = {
-                name: tuple(handlers.values())
-                for name, handlers in events.items()
-                if handlers and not name.startswith("ami_") and name not in _PYEE_EVENTS
-            }
-        return on_data, named
-
-    # pyee calls these for on(), once(), remove_listener() and remove_all_listeners()
-    def _add_event_handler(self, event: str, k: Callable[..., Any], v: Callable[..., Any]) -> None:
-        super()._add_event_handler(event, k, v)
-        self._handlers_version += 1
-
-    def _remove_listener(self, event: str, f: Callable[..., Any]) -> None:
-        super()._remove_listener(event, f)
-        self._handlers_version += 1
-
-    def remove_all_listeners(self, event: str | None = None) -> None:
-        super().remove_all_listeners(event)
-        self._handlers_version += 1
-
-    def _run_call(self, call: _Call) -> None:
-        try:
-            call.fn(*call.args)
-        except Exception as exc:
-            self._handler_failed(call.fn, exc)
-
-    def _emit_run(self, f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        # pyee runs handlers one after another; a raising handler must not stop the others or a thread
-        try:
-            f(*args, **kwargs)
-        except Exception as exc:
-            self._handler_failed(f, exc)
-
-    def _handler_failed(self, f: Callable[..., Any], exc: Exception) -> None:
-        logger.error("handler %r raised", getattr(f, "__qualname__", f), exc_info=exc)
-        if "error" in self._events and f not in self._events["error"]:
-            self.emit("error", exc)
+    def handler_returned(self, f: Callable[..., Any], result: Any) -> None:
+        # an ``async def`` handler returns a coroutine nobody here can run
+        if inspect.iscoroutine(result):
+            result.close()
+        if not self._coroutine_warned and (inspect.iscoroutinefunction(f) or inspect.iscoroutine(result)):
+            self._coroutine_warned = True
+            logger.error(
+                "handler %s is a coroutine function: the threaded client never awaits it;"
+                " use asterisk_ami.asyncio.AsteriskAmi",
+                handler_name(f),
+            )

@@ -1,30 +1,79 @@
-"""The bounded hand-off between the reader thread and the dispatch thread that runs user code.
+"""The bounded hand-off between the threaded client's reader thread and its dispatch thread.
 
 Back-pressure rule: when ``max_frames`` frames are waiting, the reader blocks in ``put`` and stops
 reading the socket, so TCP pushes back on Asterisk; nothing already read is dropped. The bound is
 lifted while the dispatch thread itself waits for an action result, or that wait could never end.
+
+The queue carries typed items: :class:`Deliver` (frames, with the action callbacks due after them),
+:class:`Emit` (one of the library's events), :class:`Call` (a user callback) and :class:`Stop`.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+from .protocol import Frame
+
+
+class Call:
+    """A user callback with its arguments (``on_connect``, ``on_raw_data``, an action's callback)."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self.fn = fn
+        self.args = args
+
+
+class Deliver:
+    """Frames for ``ami_data`` and the event-name handlers, in order, with Calls between them where an
+    action's callback is due right after the frame that completed it."""
+
+    __slots__ = ("items", "size")
+
+    def __init__(self, items: list[Frame | Call]) -> None:
+        self.items = items
+        self.size = len(items)
+
+
+class Emit:
+    """One of the library's events (``ami_login``, ``ami_socket_*``) with its arguments."""
+
+    __slots__ = ("args", "event")
+
+    def __init__(self, event: str, args: tuple[Any, ...] = ()) -> None:
+        self.event = event
+        self.args = args
+
+
+class Stop:
+    """The reader thread is done: the dispatch thread may exit once nothing else waits."""
+
+    __slots__ = ()
+
+
+Item: TypeAlias = Deliver | Emit | Call | Stop
 
 
 class DispatchQueue:
     def __init__(self, max_frames: int) -> None:
         self.max_frames = max_frames
-        self._items: deque[tuple[Any, ...]] = deque()
+        self._items: deque[Item] = deque()
         self._frames = 0
         self._cond = threading.Condition()
         self._unbounded = 0
-        self.high_water = 0  # most frames ever waiting: tests and benchmarks read it
+        self.high_water = 0  # most frames ever waiting (``stats['queue_high_water']``)
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, item: tuple[Any, ...], frames: int = 0, abort: threading.Event | None = None) -> None:
+    def put(self, item: Item, abort: threading.Event | None = None) -> None:
+        """Queue ``item``; a Deliver waits while the bound is reached (until ``abort`` is set and wake()
+        is called, or the dispatch thread makes room)."""
+        frames = item.size if isinstance(item, Deliver) else 0
         with self._cond:
             while (
                 frames
@@ -33,18 +82,18 @@ class DispatchQueue:
                 and not self._unbounded
                 and not (abort is not None and abort.is_set())
             ):
-                self._cond.wait(0.25)
+                self._cond.wait()
             self._items.append(item)
             self._frames += frames
             if self._frames > self.high_water:
                 self.high_water = self._frames
             self._cond.notify_all()
 
-    def get_all(self, timeout: float | None = None) -> deque[tuple[Any, ...]]:
-        """Every waiting item (blocks until there is one, or ``timeout``)."""
+    def get_all(self) -> deque[Item]:
+        """Every waiting item (blocks until there is one)."""
         with self._cond:
-            if not self._items:
-                self._cond.wait(timeout)
+            while not self._items:
+                self._cond.wait()
             items = self._items
             self._items = deque()
             return items
@@ -57,6 +106,7 @@ class DispatchQueue:
                 self._cond.notify_all()
 
     def wake(self) -> None:
+        """Wake a blocked ``put`` so it sees its ``abort`` event."""
         with self._cond:
             self._cond.notify_all()
 

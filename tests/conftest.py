@@ -50,7 +50,7 @@ def make_client(fake: FakeAsterisk, secret: str) -> Iterator[MakeClient]:
     wait_until(lambda: not (client_threads() - before), 5, "client threads to end after destroy()")
     for ami in clients:
         assert ami.state == "disconnected"
-        assert len(ami._tracker) == 0
+        assert ami.stats["pending_actions"] == 0
     # debug=True installs a stderr handler and DEBUG level on the library logger: undo it for other tests
     lib = logging.getLogger("asterisk_ami")
     for handler in [h for h in lib.handlers if getattr(h, "_asterisk_ami_debug", False)]:

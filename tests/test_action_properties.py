@@ -143,7 +143,7 @@ def feed(tracker: ActionTracker, data: bytes, cuts: list[int]) -> list[Frame]:
         done = tracker.feed(frame)
         if done is None or done.outcome is None:
             continue
-        future = done.entry.future
+        future = done.entry.waiter
         assert future is not None and not future.done()
         if isinstance(done.outcome, ActionError):
             future.set_exception(done.outcome)

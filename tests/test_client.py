@@ -369,7 +369,7 @@ def test_slow_handler_does_not_stop_reading_and_queue_is_bounded(fake: FakeAster
     for i in range(2000):
         fake.push_event("Fill", N=i)
     time.sleep(0.5)
-    assert ami._queue.high_water <= 50 + 200  # bound plus at most one read's worth of frames
+    assert ami.stats["queue_high_water"] <= 50 + 200  # bound plus at most one read's worth of frames
     release.set()
     rec.wait_frames(lambda f: f.get("event") == "Fill", n=2000, timeout=10)
     assert [int(f["n"]) for f in rec.frames if f.get("event") == "Fill"] == list(range(2000))
@@ -515,7 +515,7 @@ def test_timeout_then_late_response_dropped(fake: FakeAsterisk, make_client: Any
     assert isinstance(future.exception(), TimeoutError)
     answer.set()
     rec.wait_frames(lambda f: f.get("message") == "late")
-    assert len(ami._tracker) == 0
+    assert ami.stats["pending_actions"] == 0
     assert ami.request({"Action": "Ping"}, timeout=5)["ping"] == "Pong"
 
 
@@ -527,7 +527,7 @@ def test_connection_lost_with_100_actions_in_flight(fake: FakeAsterisk, make_cli
     fake.drop(rst=True)
     for future in futures:
         assert isinstance(future.exception(timeout=5), ConnectionLostError)
-    assert len(ami._tracker) == 0
+    assert ami.stats["pending_actions"] == 0
 
 
 def test_request_from_inside_a_handler(fake: FakeAsterisk, make_client: Any) -> None:

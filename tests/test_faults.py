@@ -133,7 +133,7 @@ def test_reset_with_100_actions_in_flight_fails_them_all_and_reconnects(
     assert len(errors) == 1 and isinstance(errors[0], ConnectionResetError), errors
     assert rec.args("ami_socket_close")[0] == (True,)
     assert rec.count("ami_socket_end") == 0  # a reset is an error, not an orderly end
-    assert len(ami._tracker) == 0
+    assert ami.stats["pending_actions"] == 0
     assert ami.connected
     assert ami.request({"Action": "Ping"}, timeout=5)["ping"] == "Pong"
 
@@ -351,7 +351,7 @@ def test_slow_handler_bounds_the_queue_and_pushes_back_on_the_server(
         wait_until(stalled, timeout=10, what="the server's writes to block")
         assert pusher.is_alive() and chunks_sent[0] < frames_total // per_chunk
         blocked_at = chunks_sent[0]
-        high_water_blocked = ami._queue.high_water
+        high_water_blocked = ami.stats["queue_high_water"]
         rss_blocked = rss_bytes()
     finally:
         release.set()  # the handler speeds up (also when an assertion above failed)
@@ -363,13 +363,13 @@ def test_slow_handler_bounds_the_queue_and_pushes_back_on_the_server(
     growth = rss_blocked - rss_before
     print(
         f"server blocked after {blocked_at * per_chunk} of {frames_total} frames; queue high water "
-        f"{high_water_blocked} while blocked, {ami._queue.high_water} in all; RSS growth while blocked "
+        f"{high_water_blocked} while blocked, {ami.stats['queue_high_water']} in all; RSS growth while blocked "
         f"{growth / 1e6:.1f} MB"
     )
     assert growth < 20_000_000, f"RSS grew {growth / 1e6:.1f} MB while the handler was blocked"
     # README: "at most max_queued_frames frames wait for the dispatch thread"
     assert high_water_blocked <= bound, f"queue high water {high_water_blocked} > bound {bound} while blocked"
-    assert ami._queue.high_water <= bound, f"queue high water {ami._queue.high_water} > bound {bound}"
+    assert ami.stats["queue_high_water"] <= bound, f"queue high water {ami.stats['queue_high_water']} > bound {bound}"
 
 
 # -- 10. disconnect()/destroy() from anywhere, any time ------------------------------------------------------

@@ -99,7 +99,7 @@ def test_one_million_events_none_lost_or_merged_and_memory_flat(fake: FakeAsteri
     growth = rss_end - checker.rss_after_warm_up
     print(
         f"\n1,000,000 events in {elapsed:.2f} s ({total / elapsed:,.0f}/s); queue high water "
-        f"{ami._queue.high_water}; RSS after warm-up {checker.rss_after_warm_up / 1e6:.1f} MB, "
+        f"{ami.stats['queue_high_water']}; RSS after warm-up {checker.rss_after_warm_up / 1e6:.1f} MB, "
         f"growth {growth / 1e6:+.2f} MB"
     )
     assert checker.bad == [], checker.bad
@@ -166,7 +166,7 @@ def test_64_clients_20000_actions_each_result_to_its_sender(fake: FakeAsterisk) 
         for session in by_session.values():
             indexes = {str(a["token"]).split(":")[0] for a in session.actions if a.get("action") == "Echo"}
             assert len(indexes) == 1, indexes  # one session carried one client's actions only
-        assert all(len(ami._tracker) == 0 for ami in clients)
+        assert all(ami.stats["pending_actions"] == 0 for ami in clients)
     finally:
         for ami in clients:
             ami.destroy()

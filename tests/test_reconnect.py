@@ -76,7 +76,7 @@ def _backs_off_then_logs_in(ami: AsteriskAmi, port: int) -> None:
     elapsed = time.monotonic() - started
     # five waits of at least the 20 ms base each; with backoff the attempt counter keeps growing
     assert elapsed >= 5 * 0.020
-    assert ami._policy.attempt >= 5
+    assert ami.stats["reconnect_attempt"] >= 5
     with FakeAsterisk(accounts={"admin": "secret"}, port=port):
         rec.wait_for("ami_login", timeout=10)
-        assert ami._policy.attempt == 0
+        assert ami.stats["reconnect_attempt"] == 0

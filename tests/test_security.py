@@ -68,7 +68,7 @@ def test_injection_refused_on_every_write_path(fake: FakeAsterisk, make_client: 
     flush(ami, fake)
     assert injected(fake) == []
     assert len(fake.actions) == count + 1  # only the flushing Ping
-    assert rec.count("ami_socket_close") == 0 and len(ami._tracker) == 0
+    assert rec.count("ami_socket_close") == 0 and ami.stats["pending_actions"] == 0
 
 
 @pytest.mark.parametrize("bad", BAD_CHARS, ids=["CR", "LF", "NUL"])
