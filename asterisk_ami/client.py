@@ -36,20 +36,8 @@ from .handlers import HandlerRegistry, handler_name
 from .options import AmiOptions
 from .protocol import ActionIdGenerator, Frame
 from .reconnect import ReconnectPolicy
-from .session import (
-    AmiSession,
-    ClientState,
-    Closed,
-    Event,
-    Failed,
-    FramesReceived,
-    LoggedIn,
-    LoginRefused,
-    ServerClosed,
-    TimedOut,
-    prepare_action,
-    redact,
-)
+from .session import AmiSession, ClientState, Closed, Event, FramesReceived, LoggedIn, TimedOut, prepare_action, redact
+from .shell import enable_debug_logging, library_events, make_ssl_context, resolve
 
 logger = logging.getLogger("asterisk_ami")
 
@@ -57,34 +45,6 @@ _RECV_BYTES = 65536
 _RESULT_GRACE = 1.0  # request() waits this much past its timeout for the session's own timeout to land
 
 __all__ = ["AsteriskAmi", "redact"]
-
-
-def enable_debug_logging() -> None:
-    """The ``debug`` option: the protocol at DEBUG on stderr through the ``asterisk_ami`` logger."""
-    if not any(getattr(h, "_asterisk_ami_debug", False) for h in logger.handlers):
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s asterisk_ami %(levelname)s %(message)s"))
-        handler._asterisk_ami_debug = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-
-
-def make_ssl_context(value: bool | ssl.SSLContext) -> ssl.SSLContext | None:
-    """The ``ssl`` option: your context, the system trust store (True), or None (plain TCP)."""
-    if isinstance(value, ssl.SSLContext):
-        return value
-    return ssl.create_default_context() if value else None
-
-
-def resolve(waiter: Future[ActionResult], done: ActionDone) -> None:
-    """Settle an action's future with what the session decided."""
-    outcome = done.outcome
-    if outcome is None or waiter.done():
-        return
-    if isinstance(outcome, BaseException):
-        waiter.set_exception(outcome)
-    else:
-        waiter.set_result(outcome)
 
 
 class AsteriskAmi(HandlerRegistry, EventEmitter):
@@ -182,6 +142,8 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
             self._on_connect = on_connect
             self._on_raw_data = on_raw_data
             self._policy.reset()
+            with self._session_lock:  # now, so that what is sent from here on waits for the login
+                self._session = AmiSession(self.options, time.monotonic(), self._ids)
             if self._dispatcher is None:
                 self._dispatcher = threading.Thread(
                     target=self._dispatch_loop, name="asterisk-ami-dispatch", daemon=True
@@ -402,6 +364,13 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
         except Exception:  # a bug of ours: say so loudly rather than die silently
             logger.exception("reader thread crashed")
         finally:
+            with self._session_lock:  # stopped before it connected: what waits for it fails now
+                session, self._session = self._session, None
+                if session is not None:
+                    session.connection_lost(None)
+                    events = session.events_received()
+            if session is not None:
+                self._handle(events, generation, stop)
             with self._state_lock:
                 if generation == self._generation:
                     self._state = ClientState.DISCONNECTED
@@ -420,15 +389,16 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
     def _connection(self, generation: int, stop: threading.Event, wake_r: socket.socket) -> bool:
         """One connection from TCP connect to close. Returns True when it must not be retried."""
         o = self.options
-        session = AmiSession(o, time.monotonic(), self._ids)  # its Login waits for the socket
-        with self._session_lock:
-            self._session = session
+        with self._session_lock:  # connect() made the first one; its Login waits for the socket
+            session = self._session
+            if session is None:
+                session = self._session = AmiSession(o, time.monotonic(), self._ids)
         sock: socket.socket | None = None
         error: BaseException | None = None
         fatal = False
         try:
             logger.debug("connecting to %s:%s", o.host, o.port)
-            sock = socket.create_connection((o.host, o.port), timeout=o.connect_timeout)
+            sock = socket.create_connection(o.address, timeout=o.connect_timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._ssl_context is not None:
                 sock = self._ssl_context.wrap_socket(sock, server_hostname=o.host)
@@ -555,19 +525,10 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
             batch = None
             if cls is LoggedIn:
                 self._logged_in(generation)
-                put(Emit("ami_login", (True, event.frame)))  # type: ignore[union-attr]
-            elif cls is LoginRefused:
-                put(Emit("ami_login", (False, event.frame)))  # type: ignore[union-attr]
-                put(Emit("ami_socket_error", (event.error,)))  # type: ignore[union-attr]
-            elif cls is TimedOut:
-                put(Emit("ami_socket_timeout"))
-            elif cls is Failed:
-                put(Emit("ami_socket_error", (event.error,)))  # type: ignore[union-attr]
-            elif cls is ServerClosed:
-                put(Emit("ami_socket_end"))
             elif cls is Closed:
                 fatal = event.fatal  # type: ignore[union-attr]
-                put(Emit("ami_socket_close", (event.had_error,)))  # type: ignore[union-attr]
+            for name, args in library_events(event):
+                put(Emit(name, args))
         if batch:
             self._put_frames(batch, stop)
         return fatal

@@ -59,6 +59,11 @@ class AmiOptions:
             if isinstance(value, str) and _BAD_CHARS.search(value):
                 raise HeaderInjectionError(f"option {name!r} contains CR, LF or NUL")
 
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) to connect to; the port is resolved from ``ssl`` when not given."""
+        return self.host, int(self.port or 0)
+
     @classmethod
     def from_args(cls, options: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> AmiOptions:
         merged = {**(options or {}), **kwargs}

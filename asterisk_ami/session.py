@@ -87,7 +87,7 @@ _TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 _LOGGING_IN = frozenset({_S.CHALLENGE_SENT, _S.LOGIN_SENT})
 
 
-class ClientState(str, enum.Enum):  # noqa: UP042  # enum.StrEnum is Python 3.11+
+class ClientState(str, enum.Enum):  # not enum.StrEnum: that is Python 3.11+
     """What ``ami.state`` says, on both shells; a ``str``, so ``ami.state == 'connected'`` holds."""
 
     DISCONNECTED = "disconnected"

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from asterisk_ami import AsteriskAmi
 from asterisk_ami.testing import FakeAsterisk
 
-from .helpers import MakeClient, client_threads, wait_until
+from .helpers import MakeClient
+from .shells import SHELLS, client_factory
 
 DEFAULT_SECRET = "secret"
 
@@ -35,22 +34,18 @@ def fake(secret: str) -> Iterator[FakeAsterisk]:
 
 @pytest.fixture
 def make_client(fake: FakeAsterisk, secret: str) -> Iterator[MakeClient]:
-    before = client_threads()
-    clients: list[AsteriskAmi] = []
+    yield from client_factory("threaded", fake, secret)
 
-    def make(**options: Any) -> AsteriskAmi:
-        options = {"host": fake.host, "port": fake.port, "username": "admin", "password": secret, **options}
-        ami = AsteriskAmi(**options)
-        clients.append(ami)
-        return ami
 
-    yield make
-    for ami in clients:
-        ami.destroy()
-    wait_until(lambda: not (client_threads() - before), 5, "client threads to end after destroy()")
-    for ami in clients:
-        assert ami.state == "disconnected"
-        assert ami.stats["pending_actions"] == 0
+@pytest.fixture(params=SHELLS)
+def make_any_client(request: pytest.FixtureRequest, fake: FakeAsterisk, secret: str) -> Iterator[MakeClient]:
+    """make_client for each shell: the threaded client, then the asyncio one (tests/shells.py)."""
+    yield from client_factory(str(request.param), fake, secret)
+
+
+@pytest.fixture(autouse=True)
+def reset_library_logger() -> Iterator[None]:
+    yield
     # debug=True installs a stderr handler and DEBUG level on the library logger: undo it for other tests
     lib = logging.getLogger("asterisk_ami")
     for handler in [h for h in lib.handlers if getattr(h, "_asterisk_ami_debug", False)]:

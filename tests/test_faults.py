@@ -1,7 +1,9 @@
 """Fault injection against FakeAsterisk over real loopback sockets: the client survives every fault.
 
-Each test checks the events emitted, the state afterwards, that every pending action future ends, and
-(through the ``make_client`` fixture) that no ``asterisk-ami-*`` thread outlives ``destroy()``.
+Every test runs on both shells (the threaded client, and the asyncio one driven through
+tests/shells.py). Each checks the events emitted, the state afterwards, that every pending action
+future ends, and (through the ``make_client`` fixture) that no ``asterisk-ami-*`` thread or asyncio
+task outlives ``destroy()``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ from .helpers import MakeClient, Recorder, rss_bytes, wait_until
 
 SECRET = "fault-Secret-42"
 SESSION = Path(__file__).parent / "data" / "asterisk22-session.bin"
+
+
+@pytest.fixture
+def make_client(make_any_client: MakeClient) -> MakeClient:
+    """Every test here runs on both shells: the threaded client and the asyncio one."""
+    return make_any_client
 
 
 def corpus_event(name: str) -> bytes:
