@@ -107,8 +107,8 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
     @property
     def stats(self) -> dict[str, int]:
         """Counters: ``frames`` and ``bytes`` received, ``logins``, ``reconnects`` (connection attempts after
-        a close), ``pending_actions``, ``queue_high_water`` (most frames ever waiting for the dispatch thread)
-        and ``reconnect_attempt`` (failed attempts since the last login)."""
+        a close), ``pending_actions``, ``queued_frames`` and ``queue_high_water`` (frames waiting for the dispatch
+        thread now, and the most ever) and ``reconnect_attempt`` (failed attempts since the last login)."""
         with self._session_lock:
             session = self._session
             stats = dict(self._counts)
@@ -117,6 +117,7 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
                 stats["bytes"] += session.bytes_received
             stats["pending_actions"] = 0 if session is None else session.pending_actions
         stats["queue_high_water"] = self._queue.high_water
+        stats["queued_frames"] = self._queue.frames
         stats["reconnect_attempt"] = self._policy.attempt
         return stats
 

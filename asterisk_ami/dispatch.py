@@ -70,6 +70,11 @@ class DispatchQueue:
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def frames(self) -> int:
+        """Frames waiting for the dispatch thread now."""
+        return self._frames
+
     def put(self, item: Item, abort: threading.Event | None = None) -> None:
         """Queue ``item``; a Deliver waits while the bound is reached (until ``abort`` is set and wake()
         is called, or the dispatch thread makes room)."""

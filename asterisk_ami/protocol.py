@@ -75,6 +75,9 @@ _HEADER_LINE_B = re.compile(rb"[^\s:]+:")  # a first line that starts like this 
 _FRAME_SEP = re.compile("\r?\n\r?\n")
 _FRAME_SEP_B = re.compile(rb"\r?\n\r?\n")
 _MAX_CACHED_KEYS = 4096
+# header name -> frame key, shared by every connection (normalize_key is a pure function, and a thousand
+# connections then keep one table, as the C fast path keeps one); dict reads and writes are atomic
+_KEYS: dict[str, str] = {}
 _MAX_CACHED_NAME = 128  # longer header names are normalised every time: the cache stays small
 _BAD_VALUE_RE = re.compile("[\r\n\x00]")
 _BAD_KEY_RE = re.compile(r"[\s:]")
@@ -132,7 +135,7 @@ class AmiProtocol:
         self._scan = 0  # where the next search for a frame end starts (never re-scan old bytes)
         self._follows_open = False  # _buf starts with a Follows frame whose --END COMMAND-- is not in yet
         self._marker_scan = 0  # where the next search for that marker starts
-        self._keys: dict[str, str] = {}
+        self._keys = _KEYS
         self._failed: ProtocolError | None = None
         self._c_parse = _c_parse_simple if speedups else None  # same frames either way
 

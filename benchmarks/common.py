@@ -71,3 +71,20 @@ def emit_result(result: dict[str, object]) -> None:
     result.setdefault("peak_rss_mb", round(rss_peak_mb(), 1))
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+def percentiles(samples_ns: list[int]) -> dict[str, object]:
+    samples = sorted(samples_ns)
+    n = len(samples)
+
+    def pct(p: float) -> float:
+        return samples[min(n - 1, int(p * n))] / 1000.0
+
+    return {
+        "pings": n,
+        "p50_us": round(pct(0.50), 1),
+        "p90_us": round(pct(0.90), 1),
+        "p99_us": round(pct(0.99), 1),
+        "max_us": round(samples[-1] / 1000.0, 1),
+        "mean_us": round(sum(samples) / n / 1000.0, 1),
+    }

@@ -121,7 +121,7 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     args = parser.parse_args()
     hose = Firehose(corpus_events(args.corpus), args.events)
-    listener = socket.create_server(("127.0.0.1", args.port), backlog=512)
+    listener = socket.create_server(("127.0.0.1", args.port), backlog=2048)
     print(f"PORT {listener.getsockname()[1]}", flush=True)
     while True:
         conn, _ = listener.accept()

@@ -39,9 +39,11 @@ from common import (
     corpus_events,
     emit_result,
     event_stream,
+    percentiles,
     rss_now_mb,
     rss_peak_mb,
 )
+from scenarios_asyncio import SCENARIOS as ASYNCIO_SCENARIOS
 
 RECV = 65536
 PARSER_BLOB_EVENTS = 24_000  # ~10 MB of events fed over and over to the in-memory parsers
@@ -187,12 +189,10 @@ def _sampler(
 ) -> tuple[threading.Thread, list[Sample]]:
     """Every ``interval`` s: (frames so far, RSS MB, frames waiting for the dispatch thread, pymalloc blocks)."""
     samples: list[Sample] = []
-    queue = getattr(ami, "_queue", None)  # the dispatch queue: private, read for diagnostics only
 
     def run() -> None:
         while not stop.wait(interval):
-            queued = getattr(queue, "_frames", -1)
-            queued = queued if isinstance(queued, int) else -1
+            queued = int(ami.stats.get("queued_frames", -1))
             samples.append((progress(), rss_now_mb(), queued, sys.getallocatedblocks()))
 
     thread = threading.Thread(target=run, name="rss-sampler", daemon=True)
@@ -279,9 +279,7 @@ def scenario_lib(args: argparse.Namespace) -> dict[str, object]:
         "identifier_seen": last.get("identifier"),
         "peak_rss_mb": round(rss_peak_mb(), 1),
     }
-    high_water = getattr(getattr(ami, "_queue", None), "high_water", None)
-    if isinstance(high_water, int):
-        extra["queue_high_water_frames"] = high_water
+    extra["queue_high_water_frames"] = ami.stats["queue_high_water"]
     if sampler is not None:
         sampler[0].join()
         extra.update(_memory_summary(sampler[1], target))
@@ -491,23 +489,6 @@ def scenario_parser_lib(args: argparse.Namespace) -> dict[str, object]:
 # -- latency ---------------------------------------------------------------------------------------------
 
 
-def _percentiles(samples_ns: list[int]) -> dict[str, object]:
-    samples = sorted(samples_ns)
-    n = len(samples)
-
-    def pct(p: float) -> float:
-        return samples[min(n - 1, int(p * n))] / 1000.0
-
-    return {
-        "pings": n,
-        "p50_us": round(pct(0.50), 1),
-        "p90_us": round(pct(0.90), 1),
-        "p99_us": round(pct(0.99), 1),
-        "max_us": round(samples[-1] / 1000.0, 1),
-        "mean_us": round(sum(samples) / n / 1000.0, 1),
-    }
-
-
 def scenario_ping_bare(args: argparse.Namespace) -> dict[str, object]:
     sock, buf = _bare_connect(args.host, args.port, args.username, args.secret, "off")
     samples: list[int] = []
@@ -522,7 +503,7 @@ def scenario_ping_bare(args: argparse.Namespace) -> dict[str, object]:
         sock.sendall(b"Action: Logoff\r\n\r\n")
     finally:
         sock.close()
-    return _percentiles(samples)
+    return percentiles(samples)
 
 
 def scenario_ping_lib(args: argparse.Namespace) -> dict[str, object]:
@@ -545,7 +526,7 @@ def scenario_ping_lib(args: argparse.Namespace) -> dict[str, object]:
                 samples.append(time.perf_counter_ns() - t0)
     finally:
         ami.disconnect(timeout=2.0)
-    return _percentiles(samples)
+    return percentiles(samples)
 
 
 SCENARIOS: dict[str, Callable[[argparse.Namespace], dict[str, object]]] = {
@@ -558,6 +539,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], dict[str, object]]] = {
     "parser_lib": scenario_parser_lib,
     "ping_bare": scenario_ping_bare,
     "ping_lib": scenario_ping_lib,
+    **ASYNCIO_SCENARIOS,
 }
 
 
@@ -577,6 +559,7 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--vendor", action="append", help="a directory to put first on sys.path")
     parser.add_argument("--profile", action="store_true", help="cProfile every thread (lib scenario)")
+    parser.add_argument("--stream", action="store_true", help="lib_asyncio: count in async for ami.events()")
     parser.add_argument("--sample", type=float, default=0.0, help="sample RSS every SECONDS (lib scenario)")
     args = parser.parse_args()
     result = SCENARIOS[args.scenario](args)

@@ -42,6 +42,7 @@ from ..shell import enable_debug_logging, library_events, make_ssl_context, reso
 from .stream import EventStream
 
 logger = logging.getLogger("asterisk_ami")
+_LOGIN_SLICE = 4096  # while connect() waits, reads are fed to the session this much at a time
 
 __all__ = ["AsteriskAmi"]
 
@@ -106,12 +107,14 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
         self._session: AmiSession | None = None
         self._first_login: asyncio.Future[None] | None = None  # what connect() waits for
         self._held: list[Event] | None = None  # events after the login answer, until connect() returns
+        self._held_bytes = b""  # and the rest of that read, not parsed yet
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._stopping = False
         self._destroying = False
         self._wake: asyncio.Event | None = None  # ends a reconnect wait early
         self._streams: list[EventStream] = []
+        self._stream_high_water = 0
         self._tasks: set[asyncio.Task[Any]] = set()  # coroutine handlers still running
         self._counts = {"frames": 0, "bytes": 0, "logins": 0, "reconnects": 0}
         self._error: BaseException | None = None  # what ended the current connection (connect() raises it)
@@ -146,14 +149,15 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
 
     @property
     def stats(self) -> dict[str, int]:
-        """The same counters as the threaded client's ``stats``."""
+        """The same counters as the threaded client's ``stats``; the queue is the ``events()`` streams'."""
         stats = dict(self._counts)
         session = self._session
         if session is not None:
             stats["frames"] += session.frames_received
             stats["bytes"] += session.bytes_received
         stats["pending_actions"] = 0 if session is None else session.pending_actions
-        stats["queue_high_water"] = max((len(s) for s in self._streams), default=0)
+        stats["queued_frames"] = sum(len(s) for s in self._streams)
+        stats["queue_high_water"] = max(self._stream_high_water, stats["queued_frames"])
         stats["reconnect_attempt"] = self._policy.attempt
         return stats
 
@@ -274,6 +278,15 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
 
     def _received(self, conn: _Connection, data: bytes) -> None:
         session = conn.session
+        if not session.logged_in and len(data) > _LOGIN_SLICE and self._first_login is not None:
+            # connect() is waiting: feed the read in slices, so that what follows the login answer
+            # waits as bytes, not as parsed frames (the parser gives the same frames for any split)
+            for start in range(0, len(data), _LOGIN_SLICE):
+                self._received(conn, data[start : start + _LOGIN_SLICE])
+                if self._held is not None:
+                    self._held_bytes = data[start + _LOGIN_SLICE :]
+                    return
+            return
         now = time.monotonic() if self._loop is None else self._loop.time()
         session.receive_data(data, now)
         if now >= self._timer_at and self._timer is not None:
@@ -291,6 +304,10 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
 
     def _lost(self, conn: _Connection, exc: BaseException | None) -> None:
         session = conn.session
+        if self._held is not None and self._held_bytes:  # read before the close: parsed first
+            session.receive_data(self._held_bytes, time.monotonic() if self._loop is None else self._loop.time())
+            self._held_bytes = b""
+            self._held.extend(session.events_received())
         session.connection_lost(None if self._destroying else exc)
         if self._timer is not None:
             self._timer.cancel()
@@ -370,9 +387,12 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
 
     def _release_held(self) -> None:
         held, self._held = self._held, None
+        rest, self._held_bytes = self._held_bytes, b""
         conn = self._conn
         if held:
             self._handle(conn, held)
+        if rest and conn is not None:
+            self._received(conn, rest)
         if conn is not None and conn.transport is not None and not self._streams_full():
             conn.transport.resume_reading()
 
@@ -421,8 +441,12 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
                 for stream in streams:
                     if (stream.names is None or event in stream.names) and stream.push(frame):
                         pause = True
-        if pause and self._conn is not None and self._conn.transport is not None:
-            self._conn.transport.pause_reading()
+        if pause:
+            waiting = sum(len(s) for s in streams)
+            if waiting > self._stream_high_water:
+                self._stream_high_water = waiting
+            if self._conn is not None and self._conn.transport is not None:
+                self._conn.transport.pause_reading()
 
     def handler_returned(self, f: Callable[..., Any], result: Any) -> None:
         if not inspect.isawaitable(result):

@@ -26,6 +26,8 @@ from typing import Any, NoReturn
 
 import pytest
 
+from ..helpers import wait_until
+
 HERE = Path(__file__).resolve().parent
 SANDBOX_PATH = HERE.parent.parent / "scripts" / "asterisk_sandbox.py"
 _EXTERNAL_VARS = ("AMI_HOST", "AMI_PORT", "AMI_USERNAME", "AMI_SECRET")
@@ -110,9 +112,22 @@ class AsteriskServer:
         """Start Asterisk again on the same ports (no-op if running); waits until AMI answers."""
         self._require_sandbox().start()
 
+    def freeze(self) -> None:
+        """SIGSTOP Asterisk and wait until it really is stopped (kill() returns before that)."""
+        pid = self.pid
+        assert pid is not None
+        self.kill(signal.SIGSTOP)
+        wait_until(lambda: _process_state(pid) in ("T", "t"), 5, "Asterisk to stop")
+
     def restart(self) -> None:
         """Stop Asterisk if running, start it on the same ports and wait until AMI answers."""
         self._require_sandbox().restart()
+
+
+def _process_state(pid: int) -> str:
+    """The state letter of ``pid`` from /proc ('R', 'S', 'T' = stopped, ...)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rpartition(")")[2].split()[0]
 
 
 def _is_integration(item: pytest.Item) -> bool:

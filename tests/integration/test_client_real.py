@@ -118,20 +118,6 @@ def ami_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("asterisk-ami-") and t.is_alive()}
 
 
-def process_state(pid: int) -> str:
-    """The state letter of ``pid`` from /proc ('R', 'S', 'T' = stopped, ...)."""
-    with open(f"/proc/{pid}/stat") as handle:
-        return handle.read().rpartition(")")[2].split()[0]
-
-
-def freeze(server: AsteriskServer) -> None:
-    """SIGSTOP Asterisk and wait until it really is stopped (kill() returns before that)."""
-    pid = server.pid
-    assert pid is not None
-    server.kill(signal.SIGSTOP)
-    wait_until(lambda: process_state(pid) in ("T", "t"), 5, "Asterisk to stop")
-
-
 @pytest.fixture
 def revive(asterisk_server: AsteriskServer) -> Iterator[AsteriskServer]:
     """For tests that stop or kill Asterisk: it runs again (and is not frozen) afterwards, pass or fail."""
@@ -490,7 +476,7 @@ def test_sigkill_restart_twice_reconnects(make_client: ClientFactory, revive: As
     for round_no in (1, 2):
         closes = rec.count("ami_socket_close")
         # an action in flight when Asterisk dies: SIGSTOP first so it cannot answer, then SIGKILL
-        freeze(asterisk_server)
+        asterisk_server.freeze()
         in_flight = ami.action({"Action": "Ping"})  # no timeout: only the connection loss can end it
         asterisk_server.kill(signal.SIGKILL)
         rec.wait_for("ami_socket_close", n=closes + 1, timeout=10)
@@ -543,7 +529,7 @@ def test_keepalive_detects_frozen_server(make_client: ClientFactory, revive: Ast
     )
     # idle but alive: keepalive Pings are answered and the link stays up
     assert_stays(lambda: rec.count("ami_socket_close") == 0, 1.0, f"link dropped while idle: {rec.names()}")
-    freeze(asterisk_server)
+    asterisk_server.freeze()
     try:
         rec.wait_for("ami_socket_timeout", timeout=5)
         rec.wait_for("ami_socket_close", timeout=5)
