@@ -30,14 +30,12 @@ from typing import Any
 from pyee import EventEmitter
 
 from .actions import ActionDone, ActionResult, ResponseCallback
-from .dispatch import Call, Deliver, DispatchQueue, Emit, Item, Stop
+from .dispatch import Deliver, DispatchQueue, Emit, Item, Stop
 from .errors import ActionTimeoutError, NotConnectedError, UsageError
-from .handlers import HandlerRegistry, handler_name
-from .options import AmiOptions
-from .protocol import ActionIdGenerator, Frame
-from .reconnect import ReconnectPolicy
-from .session import AmiSession, ClientState, Closed, Event, FramesReceived, LoggedIn, TimedOut, prepare_action, redact
-from .shell import enable_debug_logging, library_events, make_ssl_context, resolve
+from .handlers import Call, handler_name
+from .protocol import Frame
+from .session import AmiSession, ClientState, Closed, Event, FramesReceived, LoggedIn, TimedOut, redact
+from .shell import ShellBase, library_events, settle
 
 logger = logging.getLogger("asterisk_ami")
 
@@ -47,7 +45,7 @@ _RESULT_GRACE = 1.0  # request() waits this much past its timeout for the sessio
 __all__ = ["AsteriskAmi", "redact"]
 
 
-class AsteriskAmi(HandlerRegistry, EventEmitter):
+class AsteriskAmi(ShellBase, EventEmitter):
     """AMI client. ``AsteriskAmi(host=..., username=..., password=...)`` or ``AsteriskAmi({...})``.
 
     Emits ``ami_data(frame)`` for every frame, every event frame also under its own name
@@ -58,14 +56,7 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
 
     def __init__(self, options: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
         super().__init__()
-        self._init_handlers()
-        self.options = AmiOptions.from_args(options, kwargs)
-        if self.options.debug:
-            enable_debug_logging()
-        self.banner: str | None = None
-        self.protocol_version: str | None = None
-        self._ids = ActionIdGenerator()
-        self._state = ClientState.DISCONNECTED
+        self._init_shell(options, kwargs)
         self._state_lock = threading.Lock()  # state, threads, session and socket references
         self._session_lock = threading.Lock()  # the session itself (not thread-safe)
         self._write_lock = threading.Lock()  # taken before _session_lock when both are needed
@@ -83,26 +74,9 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
         self._dispatcher: threading.Thread | None = None
         self._on_connect: Callable[[], object] | None = None
         self._on_raw_data: Callable[[bytes], object] | None = None
-        self._policy = ReconnectPolicy(self.options.reconnect_after, self.options.reconnect_max)
-        self._ssl_context = make_ssl_context(self.options.ssl)
-        self._counts = {"frames": 0, "bytes": 0, "logins": 0, "reconnects": 0}
         self._coroutine_warned = False
 
-    def __repr__(self) -> str:
-        o = self.options
-        return f"<AsteriskAmi {o.username}@{o.host}:{o.port} {self._state}>"
-
     # -- public API ------------------------------------------------------------------------------
-
-    @property
-    def state(self) -> ClientState:
-        """'disconnected', 'connecting', 'connected' (logged in) or 'reconnect_wait' (a ``str`` enum)."""
-        return self._state
-
-    @property
-    def connected(self) -> bool:
-        """True while logged in."""
-        return self._state is ClientState.CONNECTED
 
     @property
     def stats(self) -> dict[str, int]:
@@ -110,15 +84,9 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
         a close), ``pending_actions``, ``queued_frames`` and ``queue_high_water`` (frames waiting for the dispatch
         thread now, and the most ever) and ``reconnect_attempt`` (failed attempts since the last login)."""
         with self._session_lock:
-            session = self._session
-            stats = dict(self._counts)
-            if session is not None:
-                stats["frames"] += session.frames_received
-                stats["bytes"] += session.bytes_received
-            stats["pending_actions"] = 0 if session is None else session.pending_actions
+            stats = self._session_stats(self._session)
         stats["queue_high_water"] = self._queue.high_water
         stats["queued_frames"] = self._queue.frames
-        stats["reconnect_attempt"] = self._policy.attempt
         return stats
 
     def connect(
@@ -276,12 +244,7 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
             self._wake()
         if action_id is not None:
             return action_id
-        _, action_id, _ = prepare_action(message, self._ids, self.options.ami_encoding)  # raises for bad ones
-        logger.debug("send with no connection: %s", action_id)
-        self._emit_soon("ami_socket_unwritable")
-        if future is not None:
-            future.set_exception(NotConnectedError("not connected to Asterisk"))
-        return action_id
+        return self._unwritable(message, future)
 
     def _run_timers(self) -> None:
         """Act on the session's deadlines from this thread (request() waiting for its own timeout)."""
@@ -293,8 +256,8 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
             events = session.events_received()
             close = session.close_expected
         for event in events:  # only timeouts come from here: nothing that blocks on the queue
-            if isinstance(event, ActionDone) and event.entry.waiter is not None:
-                resolve(event.entry.waiter, event)
+            if isinstance(event, ActionDone):
+                settle(event)
             elif isinstance(event, TimedOut):
                 self._queue.put(Emit("ami_socket_timeout"))
         if close:
@@ -422,8 +385,7 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
                 self._sock = None
                 session.connection_lost(error)
                 events = session.events_received()
-                self._counts["frames"] += session.frames_received
-                self._counts["bytes"] += session.bytes_received
+                self._session_over(session)
                 self._session = None
             if sock is not None:
                 self._shutdown(sock)
@@ -512,14 +474,11 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
                     batch.extend(frames)
                 continue
             if cls is ActionDone:
-                done: ActionDone = event  # type: ignore[assignment]
-                entry = done.entry
-                if entry.waiter is not None:
-                    resolve(entry.waiter, done)
-                if done.response is not None and entry.callback is not None:
+                call = settle(event)  # type: ignore[arg-type]
+                if call is not None:
                     if batch is None:
                         batch = []
-                    batch.append(Call(entry.callback, (done.response,)))
+                    batch.append(call)
                 continue
             if batch:
                 self._put_frames(batch, stop)
@@ -539,11 +498,7 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
             if generation == self._generation:
                 self._state = ClientState.CONNECTED
             session = self._session
-        self._counts["logins"] += 1
-        self._policy.reset()
-        if session is not None and self.banner is None and session.banner is not None:
-            self.banner, self.protocol_version = session.banner, session.protocol_version
-            logger.debug("banner: %s", session.banner)
+        self._note_login(session)
 
     def _put_frames(self, batch: list[Frame | Call], stop: threading.Event) -> None:
         """Hand frames to the dispatch thread in slices the queue bound can hold (one read can bring
@@ -596,47 +551,12 @@ class AsteriskAmi(HandlerRegistry, EventEmitter):
     def _dispatch(self, item: Item) -> None:
         cls = item.__class__
         if cls is Deliver:
-            self._deliver(item.items)  # type: ignore[union-attr]
+            self.deliver(item.items, self.options.identifier)  # type: ignore[union-attr]
             self._queue.release(item.size)  # type: ignore[union-attr]
         elif cls is Emit:
             self.emit_event(item.event, *item.args)  # type: ignore[union-attr]
         elif cls is Call:
             self.call_handler(item.fn, item.args)  # type: ignore[union-attr]
-
-    def _deliver(self, batch: list[Frame | Call]) -> None:
-        # The handler lists are snapshotted once per batch (and again only when a handler is added or
-        # removed), not per frame as pyee's emit() does: that costs a lock and two allocations a frame.
-        identifier = self.options.identifier
-        version = -1
-        on_data: tuple[Callable[..., Any], ...] = ()
-        named: dict[str, tuple[Callable[..., Any], ...]] = {}
-        failed = self.handler_failed
-        for frame in batch:
-            if frame.__class__ is Call:
-                self.call_handler(frame.fn, frame.args)
-                continue
-            if version != self.handlers_version:
-                version = self.handlers_version
-                on_data, named = self.frame_handlers()
-            if identifier is not None:
-                frame["identifier"] = identifier  # type: ignore[index]
-            for f in on_data:
-                try:
-                    result = f(frame)
-                    if result is not None:
-                        self.handler_returned(f, result)
-                except Exception as exc:
-                    failed(f, exc)
-            if named:
-                event = frame.get("event")  # type: ignore[union-attr]
-                if event.__class__ is str and event in named:
-                    for f in named[event]:
-                        try:
-                            result = f(frame)
-                            if result is not None:
-                                self.handler_returned(f, result)
-                        except Exception as exc:
-                            failed(f, exc)
 
     def handler_returned(self, f: Callable[..., Any], result: Any) -> None:
         # an ``async def`` handler returns a coroutine nobody here can run

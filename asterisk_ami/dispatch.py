@@ -12,20 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
 from typing import Any, TypeAlias
 
+from .handlers import Call
 from .protocol import Frame
-
-
-class Call:
-    """A user callback with its arguments (``on_connect``, ``on_raw_data``, an action's callback)."""
-
-    __slots__ = ("args", "fn")
-
-    def __init__(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
-        self.fn = fn
-        self.args = args
 
 
 class Deliver:

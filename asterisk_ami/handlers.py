@@ -33,6 +33,17 @@ FrameHandlers = tuple[tuple[Handler, ...], dict[str, tuple[Handler, ...]]]
 _PYEE_EVENTS = frozenset({"error", "new_listener"})
 
 
+class Call:
+    """A user callback with its arguments (``on_connect``, ``on_raw_data``, an action's callback), run in
+    order among frames (a shell may put them between the frames it delivers)."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self.fn = fn
+        self.args = args
+
+
 class _Once:
     """A ``once`` handler as the snapshot holds it: it removes itself, then runs (at most once)."""
 
@@ -66,6 +77,7 @@ class HandlerRegistry:
         self.handlers_version = 0  # bumped by every registration method: the snapshot's key
         self._once_keys: set[tuple[str, Handler]] = set()
         self._once_lock = threading.Lock()
+        self._snapshot: tuple[int, FrameHandlers] = (-1, ((), {}))
 
     # -- pyee's public registration methods, counted --------------------------------------------------
 
@@ -143,6 +155,38 @@ class HandlerRegistry:
         return True
 
     # -- running them -----------------------------------------------------------------------------
+
+    def deliver(self, items: list[Any], identifier: str | None) -> None:
+        """Frames to ``ami_data`` and their event-name handlers, in order (a ``Call`` among them runs in
+        its place). The snapshot of the handlers is read again only when one was added or removed, so a
+        frame costs no lock and no copy of a handler list (pyee's emit() costs both)."""
+        version, (on_data, named) = self._snapshot
+        failed = self.handler_failed
+        returned = self.handler_returned
+        for frame in items:
+            if frame.__class__ is Call:
+                self.call_handler(frame.fn, frame.args)
+                continue
+            if version != self.handlers_version:
+                version = self.handlers_version
+                on_data, named = self.frame_handlers()
+                # per event name: the ami_data handlers, then that name's, so a frame needs one loop
+                named = {name: on_data + handlers for name, handlers in named.items()}
+                self._snapshot = (version, (on_data, named))
+            if identifier is not None:
+                frame["identifier"] = identifier
+            handlers = on_data
+            if named:
+                event = frame.get("event")
+                if event.__class__ is str:
+                    handlers = named.get(event, on_data)
+            for f in handlers:
+                try:
+                    result = f(frame)
+                    if result is not None:
+                        returned(f, result)
+                except Exception as exc:
+                    failed(f, exc)
 
     def call_handler(self, f: Handler, args: tuple[Any, ...]) -> None:
         """Run one handler: what it raises is logged and reported, never passed on."""

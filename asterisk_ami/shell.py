@@ -1,15 +1,33 @@
 """What the two I/O shells (``client.py`` with threads, ``asterisk_ami.asyncio`` with an event loop) share,
-so that they cannot drift: which library event each session event is, how an action's future is
-settled, the TLS context of the ``ssl`` option, and the ``debug`` option's log handler."""
+so that they cannot drift: their options, state and counters (``ShellBase``), which library event each
+session event is, how an action's future is settled, the TLS context of the ``ssl`` option, and the
+``debug`` option's log handler."""
 
 from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Mapping
 from typing import Any
 
 from .actions import ActionDone
-from .session import Closed, Event, Failed, LoggedIn, LoginRefused, ServerClosed, TimedOut
+from .errors import NotConnectedError
+from .handlers import Call, HandlerRegistry
+from .options import AmiOptions
+from .protocol import ActionIdGenerator
+from .reconnect import ReconnectPolicy
+from .session import (
+    AmiSession,
+    ClientState,
+    Closed,
+    Event,
+    Failed,
+    LoggedIn,
+    LoginRefused,
+    ServerClosed,
+    TimedOut,
+    prepare_action,
+)
 
 logger = logging.getLogger("asterisk_ami")
 
@@ -34,16 +52,19 @@ def library_events(event: Event) -> Emits:
     return ()
 
 
-def resolve(waiter: Any, done: ActionDone) -> None:
-    """Settle an action's future (``concurrent.futures`` or ``asyncio``) with what the session decided;
-    a future already done (cancelled, say) is left alone."""
-    outcome = done.outcome
-    if outcome is None or waiter.done():
-        return
-    if isinstance(outcome, BaseException):
-        waiter.set_exception(outcome)
-    else:
-        waiter.set_result(outcome)
+def settle(done: ActionDone) -> Call | None:
+    """Settle an action's future (``concurrent.futures`` or ``asyncio``) with what the session decided (a
+    future already done, cancelled say, is left alone); returns its callback's call, if one is due."""
+    entry, outcome = done.entry, done.outcome
+    waiter = entry.waiter
+    if waiter is not None and outcome is not None and not waiter.done():
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
+    if done.response is not None and entry.callback is not None:
+        return Call(entry.callback, (done.response,))
+    return None
 
 
 def make_ssl_context(value: bool | ssl.SSLContext) -> ssl.SSLContext | None:
@@ -61,3 +82,69 @@ def enable_debug_logging() -> None:
         handler._asterisk_ami_debug = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+
+
+class ShellBase(HandlerRegistry):
+    """The part of ``AsteriskAmi`` both shells have: options, state, banner, counters, the policy."""
+
+    def _init_shell(self, options: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> None:
+        self._init_handlers()
+        self.options = AmiOptions.from_args(options, kwargs)
+        if self.options.debug:
+            enable_debug_logging()
+        self.banner: str | None = None
+        self.protocol_version: str | None = None
+        self._ids = ActionIdGenerator()
+        self._state = ClientState.DISCONNECTED
+        self._policy = ReconnectPolicy(self.options.reconnect_after, self.options.reconnect_max)
+        self._ssl_context = make_ssl_context(self.options.ssl)
+        self._counts = {"frames": 0, "bytes": 0, "logins": 0, "reconnects": 0}
+
+    def __repr__(self) -> str:
+        o = self.options
+        return f"<{type(self).__module__}.AsteriskAmi {o.username}@{o.host}:{o.port} {self._state}>"
+
+    @property
+    def state(self) -> ClientState:
+        """'disconnected', 'connecting', 'connected' (logged in) or 'reconnect_wait' (a ``str`` enum)."""
+        return self._state
+
+    @property
+    def connected(self) -> bool:
+        """True while logged in."""
+        return self._state is ClientState.CONNECTED
+
+    def _session_stats(self, session: AmiSession | None) -> dict[str, int]:
+        """The counters, with what the current session has counted so far."""
+        stats = dict(self._counts)
+        if session is not None:
+            stats["frames"] += session.frames_received
+            stats["bytes"] += session.bytes_received
+        stats["pending_actions"] = 0 if session is None else session.pending_actions
+        stats["reconnect_attempt"] = self._policy.attempt
+        return stats
+
+    def _session_over(self, session: AmiSession) -> None:
+        self._counts["frames"] += session.frames_received
+        self._counts["bytes"] += session.bytes_received
+
+    def _note_login(self, session: AmiSession | None) -> None:
+        """A login was accepted: count it, reset the backoff, keep the first banner."""
+        self._counts["logins"] += 1
+        self._policy.reset()
+        if session is not None and self.banner is None and session.banner is not None:
+            self.banner, self.protocol_version = session.banner, session.protocol_version
+            logger.debug("banner: %s", session.banner)
+
+    def _emit_soon(self, event: str, *args: Any) -> None:
+        raise NotImplementedError  # each shell emits where its handlers run
+
+    def _unwritable(self, message: Mapping[str, object], future: Any) -> str:
+        """send()/action() with no connection: the message is still checked (bad ones raise), then
+        ``ami_socket_unwritable``, and the future fails with NotConnectedError."""
+        _, action_id, _ = prepare_action(message, self._ids, self.options.ami_encoding)
+        logger.debug("send with no connection: %s", action_id)
+        self._emit_soon("ami_socket_unwritable")
+        if future is not None:
+            future.set_exception(NotConnectedError("not connected to Asterisk"))
+        return action_id

@@ -88,3 +88,17 @@ def percentiles(samples_ns: list[int]) -> dict[str, object]:
         "max_us": round(samples[-1] / 1000.0, 1),
         "mean_us": round(sum(samples) / n / 1000.0, 1),
     }
+
+
+def scale_result(counts: list[int], target: int, seconds: float, **extra: object) -> dict[str, object]:
+    """The scale rows' result: every client's frames (the login answer of each not counted in the rate)."""
+    total = sum(counts)
+    seconds = max(seconds, 1e-9)
+    return {
+        "frames": total,
+        "seconds": round(seconds, 4),
+        "rate": round((total - len(counts)) / seconds, 1),
+        "clients": len(counts),
+        "complete": all(c >= target for c in counts),
+        **extra,
+    }

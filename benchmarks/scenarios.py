@@ -42,6 +42,7 @@ from common import (
     percentiles,
     rss_now_mb,
     rss_peak_mb,
+    scale_result,
 )
 from scenarios_asyncio import SCENARIOS as ASYNCIO_SCENARIOS
 
@@ -347,17 +348,9 @@ def scenario_scale(args: argparse.Namespace) -> dict[str, object]:
     finally:
         for ami in clients:
             ami.destroy(timeout=1.0)
-    total = sum(counts)
-    seconds = max(t1 - first[0], 1e-9)
-    return {
-        "frames": total,
-        "seconds": round(seconds, 4),
-        "rate": round((total - args.clients) / seconds, 1),
-        "clients": args.clients,
-        "complete": not lost and all(c >= target for c in counts),
-        "lost_connections": len(lost),
-        "peak_threads": peak_threads,
-    }
+    result = scale_result(counts, target, t1 - first[0], lost_connections=len(lost), peak_threads=peak_threads)
+    result["complete"] = result["complete"] and not lost
+    return result
 
 
 def _dist_version(name: str, paths: list[str] | None) -> str:

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from common import SECRET, USERNAME, percentiles, rss_peak_mb
+from common import SECRET, USERNAME, percentiles, rss_peak_mb, scale_result
 
 
 def _client(args: argparse.Namespace, **options: Any) -> Any:
@@ -138,17 +138,8 @@ def scenario_scale_asyncio(args: argparse.Namespace) -> dict[str, object]:
         for ami in clients:
             ami.destroy()
         await asyncio.sleep(0)
-        total = sum(counts)
-        seconds = max(t1 - first[0], 1e-9)
-        return {
-            "frames": total,
-            "seconds": round(seconds, 4),
-            "rate": round((total - args.clients) / seconds, 1),
-            "clients": args.clients,
-            "complete": all(c >= target for c in counts),
-            "peak_threads": peak_threads,
-            "peak_rss_mb": round(rss_peak_mb(), 1),
-        }
+        rss = round(rss_peak_mb(), 1)
+        return scale_result(counts, target, t1 - first[0], peak_threads=peak_threads, peak_rss_mb=rss)
 
     return asyncio.run(main())
 

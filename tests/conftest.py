@@ -13,12 +13,24 @@ from collections.abc import Iterator
 
 import pytest
 
+from asterisk_ami import protocol
 from asterisk_ami.testing import FakeAsterisk
 
 from .helpers import MakeClient
 from .shells import SHELLS, client_factory
 
 DEFAULT_SECRET = "secret"
+
+
+@pytest.fixture(params=["c", "python"])
+def parser_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on both parsers: the C fast path (when built) and pure Python. A module takes it for
+    every test with ``pytestmark = pytest.mark.usefixtures("parser_impl")``."""
+    if request.param == "c" and not protocol.SPEEDUPS:
+        pytest.skip("the C fast path is not built (tests/test_speedups.py fails in CI for that)")
+    if request.param == "python":
+        monkeypatch.setattr(protocol, "_c_parse_simple", None)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -87,6 +88,13 @@ MakeClient = Callable[..., AsteriskAmi]
 def client_threads() -> set[threading.Thread]:
     """The library's live threads (reader and dispatcher of every client)."""
     return {t for t in threading.enumerate() if t.name.startswith("asterisk-ami-") and t.is_alive()}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (connections to it are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def rss_bytes() -> int:

@@ -29,7 +29,7 @@ from asterisk_ami import (
 from asterisk_ami.asyncio import AsteriskAmi
 from asterisk_ami.testing import EventList, FakeAsterisk, encode_frame
 
-from .helpers import rss_bytes
+from .helpers import free_port, rss_bytes
 
 SECRET = "aio-Secret-9"
 T = TypeVar("T")
@@ -97,9 +97,7 @@ def test_a_refused_login_raises_authentication_error_and_is_not_retried(fake: Fa
 
 def test_without_reconnect_a_failed_attempt_raises_its_error() -> None:
     async def main() -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         with pytest.raises(ConnectionRefusedError):
             await AsteriskAmi(host="127.0.0.1", port=port).connect()
         with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never speaks
@@ -113,9 +111,7 @@ def test_without_reconnect_a_failed_attempt_raises_its_error() -> None:
 
 def test_with_reconnect_connect_waits_until_a_server_answers() -> None:
     async def main() -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         ami = AsteriskAmi(
             host="127.0.0.1", port=port, password=SECRET, username="admin", reconnect=True, reconnect_after=20
         )
@@ -134,9 +130,7 @@ def test_with_reconnect_connect_waits_until_a_server_answers() -> None:
 
 def test_a_cancelled_connect_stops_the_client() -> None:
     async def main() -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         ami = AsteriskAmi(host="127.0.0.1", port=port, reconnect=True, reconnect_after=20)
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(ami.connect(), 0.2)

@@ -28,7 +28,7 @@ from asterisk_ami import (
 )
 from asterisk_ami.testing import FakeAsterisk, FakeSession
 
-from .helpers import MakeClient, Recorder, rss_bytes, wait_until
+from .helpers import MakeClient, Recorder, free_port, rss_bytes, wait_until
 
 SECRET = "fault-Secret-42"
 SESSION = Path(__file__).parent / "data" / "asterisk22-session.bin"
@@ -46,12 +46,6 @@ def corpus_event(name: str) -> bytes:
         if frame.startswith(b"Event: " + name.encode() + b"\r\n"):
             return frame + b"\r\n\r\n"
     raise AssertionError(f"no {name} event in {SESSION}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def assert_all_ended(futures: list[Future[ActionResult]], exc_type: type[BaseException], timeout: float = 5.0) -> None:

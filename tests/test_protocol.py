@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asterisk_ami import protocol
 from asterisk_ami.errors import (
     FrameTooLargeError,
     HeaderInjectionError,
@@ -36,14 +35,7 @@ from asterisk_ami.protocol import (
 CORPUS = (Path(__file__).parent / "data" / "asterisk22-session.bin").read_bytes()
 
 
-@pytest.fixture(autouse=True, params=["c", "python"])
-def parser_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test here runs on both parsers: the C fast path (when built) and pure Python."""
-    if request.param == "c" and not protocol.SPEEDUPS:
-        pytest.skip("the C fast path is not built (tests/test_speedups.py fails in CI for that)")
-    if request.param == "python":
-        monkeypatch.setattr(protocol, "_c_parse_simple", None)
-    return str(request.param)
+pytestmark = pytest.mark.usefixtures("parser_impl")  # every test on both parsers (conftest.py)
 
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"

@@ -10,19 +10,10 @@ from typing import Any
 
 import pytest
 
-from asterisk_ami import protocol
 from asterisk_ami.errors import FrameTooLargeError, ProtocolError
 from asterisk_ami.protocol import AmiProtocol, Frame
 
-
-@pytest.fixture(autouse=True, params=["c", "python"])
-def parser_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test here runs on both parsers: the C fast path (when built) and pure Python."""
-    if request.param == "c" and not protocol.SPEEDUPS:
-        pytest.skip("the C fast path is not built (tests/test_speedups.py fails in CI for that)")
-    if request.param == "python":
-        monkeypatch.setattr(protocol, "_c_parse_simple", None)
-    return str(request.param)
+pytestmark = pytest.mark.usefixtures("parser_impl")  # every test on both parsers (conftest.py)
 
 
 CRLF_BANNER = b"Asterisk Call Manager/11.0.0\r\n"

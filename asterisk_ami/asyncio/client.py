@@ -22,10 +22,7 @@ from pyee.asyncio import AsyncIOEventEmitter
 
 from ..actions import ActionDone, ActionResult, ResponseCallback
 from ..errors import NotConnectedError
-from ..handlers import HandlerRegistry
-from ..options import AmiOptions
-from ..protocol import ActionIdGenerator, Frame, frame_kind
-from ..reconnect import ReconnectPolicy
+from ..protocol import Frame, frame_kind
 from ..session import (
     AmiSession,
     ClientState,
@@ -36,9 +33,8 @@ from ..session import (
     LoggedIn,
     LoginRefused,
     TimedOut,
-    prepare_action,
 )
-from ..shell import enable_debug_logging, library_events, make_ssl_context, resolve
+from ..shell import ShellBase, library_events, settle
 from .stream import EventStream
 
 logger = logging.getLogger("asterisk_ami")
@@ -78,10 +74,10 @@ class _Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         # node's 'drain': a write had to wait for a full socket buffer and has now gone out
         self.write_paused = False
-        self.ami._emit_safe("ami_socket_drain")
+        self.ami._emit_soon("ami_socket_drain")
 
 
-class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
+class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
     """AMI client for asyncio. Same options, events, frames, results and errors as the threaded
     ``asterisk_ami.AsteriskAmi``; ``connect()``, ``request()`` and ``disconnect()`` are awaited.
 
@@ -91,16 +87,7 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
 
     def __init__(self, options: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
         super().__init__()
-        self._init_handlers()
-        self.options = AmiOptions.from_args(options, kwargs)
-        if self.options.debug:
-            enable_debug_logging()
-        self.banner: str | None = None
-        self.protocol_version: str | None = None
-        self._ids = ActionIdGenerator()
-        self._state = ClientState.DISCONNECTED
-        self._policy = ReconnectPolicy(self.options.reconnect_after, self.options.reconnect_max)
-        self._ssl_context = make_ssl_context(self.options.ssl)
+        self._init_shell(options, kwargs)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: asyncio.Task[None] | None = None
         self._conn: _Connection | None = None
@@ -116,16 +103,8 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
         self._streams: list[EventStream] = []
         self._stream_high_water = 0
         self._tasks: set[asyncio.Task[Any]] = set()  # coroutine handlers still running
-        self._counts = {"frames": 0, "bytes": 0, "logins": 0, "reconnects": 0}
         self._error: BaseException | None = None  # what ended the current connection (connect() raises it)
         self._fatal = False
-        self._version = -1
-        self._on_data: tuple[Callable[..., Any], ...] = ()
-        self._named: dict[str, tuple[Callable[..., Any], ...]] = {}
-
-    def __repr__(self) -> str:
-        o = self.options
-        return f"<asterisk_ami.asyncio.AsteriskAmi {o.username}@{o.host}:{o.port} {self._state}>"
 
     async def __aenter__(self) -> AsteriskAmi:
         await self.connect()
@@ -139,26 +118,11 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
     # -- state -----------------------------------------------------------------------------------
 
     @property
-    def state(self) -> ClientState:
-        """'disconnected', 'connecting', 'connected' (logged in) or 'reconnect_wait' (a ``str`` enum)."""
-        return self._state
-
-    @property
-    def connected(self) -> bool:
-        return self._state is ClientState.CONNECTED
-
-    @property
     def stats(self) -> dict[str, int]:
         """The same counters as the threaded client's ``stats``; the queue is the ``events()`` streams'."""
-        stats = dict(self._counts)
-        session = self._session
-        if session is not None:
-            stats["frames"] += session.frames_received
-            stats["bytes"] += session.bytes_received
-        stats["pending_actions"] = 0 if session is None else session.pending_actions
+        stats = self._session_stats(self._session)
         stats["queued_frames"] = sum(len(s) for s in self._streams)
         stats["queue_high_water"] = max(self._stream_high_water, stats["queued_frames"])
-        stats["reconnect_attempt"] = self._policy.attempt
         return stats
 
     # -- connecting ------------------------------------------------------------------------------
@@ -312,8 +276,7 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._counts["frames"] += session.frames_received
-        self._counts["bytes"] += session.bytes_received
+        self._session_over(session)
         if self._session is session:
             self._session = None
             self._conn = None
@@ -362,12 +325,9 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
                 self._deliver(event.frames)  # type: ignore[union-attr]
                 continue
             if cls is ActionDone:
-                done: ActionDone = event  # type: ignore[assignment]
-                entry = done.entry
-                if entry.waiter is not None:
-                    resolve(entry.waiter, done)
-                if done.response is not None and entry.callback is not None:
-                    self.call_handler(entry.callback, (done.response,))
+                call = settle(event)  # type: ignore[arg-type]
+                if call is not None:
+                    self.call_handler(call.fn, call.args)
                 continue
             if cls is LoggedIn and conn is not None:
                 self._logged_in(conn)
@@ -398,50 +358,23 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
 
     def _logged_in(self, conn: _Connection) -> None:
         self._state = ClientState.CONNECTED
-        self._counts["logins"] += 1
-        self._policy.reset()
-        session = conn.session
-        if self.banner is None and session.banner is not None:
-            self.banner, self.protocol_version = session.banner, session.protocol_version
+        self._note_login(conn.session)
 
     # -- frames to handlers and streams ---------------------------------------------------------------
 
     def _deliver(self, frames: list[Frame]) -> None:
-        identifier = self.options.identifier
-        failed = self.handler_failed
-        returned = self.handler_returned
+        self.deliver(frames, self.options.identifier)
         streams = self._streams
-        pause = False
+        if not streams:
+            return
+        full = False
         for frame in frames:
-            if self._version != self.handlers_version:  # a handler was added or removed
-                self._version = self.handlers_version
-                self._on_data, self._named = self.frame_handlers()
-            if identifier is not None:
-                frame["identifier"] = identifier
-            for f in self._on_data:
-                try:
-                    result = f(frame)
-                    if result is not None:
-                        returned(f, result)
-                except Exception as exc:
-                    failed(f, exc)
-            event = frame.get("event")
-            if event.__class__ is not str:
-                continue
-            named = self._named
-            if named and event in named:
-                for f in named[event]:
-                    try:
-                        result = f(frame)
-                        if result is not None:
-                            returned(f, result)
-                    except Exception as exc:
-                        failed(f, exc)
-            if streams and frame_kind(frame) == "event":
+            if frame_kind(frame) == "event":
+                event = frame["event"]
                 for stream in streams:
                     if (stream.names is None or event in stream.names) and stream.push(frame):
-                        pause = True
-        if pause:
+                        full = True
+        if full:
             waiting = sum(len(s) for s in streams)
             if waiting > self._stream_high_water:
                 self._stream_high_water = waiting
@@ -480,7 +413,7 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
             self._streams.remove(stream)
         self._stream_drained()
 
-    def _emit_safe(self, event: str, *args: Any) -> None:
+    def _emit_soon(self, event: str, *args: Any) -> None:
         self.emit_event(event, *args)
 
     # -- actions ---------------------------------------------------------------------------------
@@ -526,12 +459,7 @@ class AsteriskAmi(HandlerRegistry, AsyncIOEventEmitter):
                 if conn is not None and conn.session is session:
                     self._flush(conn)
                 return action_id
-        _, action_id, _ = prepare_action(message, self._ids, self.options.ami_encoding)  # raises for bad ones
-        logger.debug("send with no connection: %s", action_id)
-        self._emit_safe("ami_socket_unwritable")
-        if future is not None:
-            future.set_exception(NotConnectedError("not connected to Asterisk"))
-        return action_id
+        return self._unwritable(message, future)
 
     # -- ending ----------------------------------------------------------------------------------
 
