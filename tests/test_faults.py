@@ -298,6 +298,35 @@ def test_raising_handler_is_logged_and_never_stops_the_reader(
     assert ami.request({"Action": "Ping"}, timeout=5)["ping"] == "Pong"
 
 
+@pytest.mark.parametrize("removal", ["remove_listener", "remove_all_listeners(error)", "remove_all_listeners()"])
+def test_a_raising_handler_after_error_listeners_came_and_went(
+    fake: FakeAsterisk, make_client: MakeClient, removal: str
+) -> None:
+    # pyee 11 leaves an empty table behind remove_all_listeners('error'), 14+ none: delivery goes on either way
+    ami = make_client()
+    seen: list[BaseException] = []
+
+    def on_error(exc: BaseException) -> None:
+        seen.append(exc)
+
+    ami.on("error", on_error)
+    if removal == "remove_listener":
+        ami.remove_listener("error", on_error)
+    elif removal == "remove_all_listeners(error)":
+        ami.remove_all_listeners("error")
+    else:
+        ami.remove_all_listeners()
+    rec = Recorder(ami)
+    ami.on("Boom", lambda frame: 1 / 0)
+    ami.connect()
+    rec.wait_for("ami_login")
+    fake.push_event("Boom")
+    fake.push_event("After")
+    rec.wait_frames(lambda f: f.get("event") == "After")
+    assert seen == [] and rec.count("ami_socket_close") == 0
+    assert ami.request({"Action": "Ping"}, timeout=5)["ping"] == "Pong"
+
+
 # -- 9. slow handler: bounded queue, TCP back-pressure, bounded memory -------------------------------------------
 
 

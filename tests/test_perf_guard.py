@@ -50,7 +50,7 @@ class CallCounter:
         if self.prefix is not None and not threading.current_thread().name.startswith(self.prefix):
             return
         self.calls += 1
-        name = frame.f_code.co_qualname
+        name = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)  # co_qualname: 3.11+
         self.by_name[name] = self.by_name.get(name, 0) + 1
 
 
