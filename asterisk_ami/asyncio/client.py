@@ -132,7 +132,8 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
 
         A refused login raises ``AuthenticationError``. Without ``reconnect``, a failed attempt raises its
         error (``ConnectTimeoutError``, or the ``OSError``); with it, attempts go on by the policy until one
-        logs in: bound the wait with ``asyncio.wait_for()`` or ``asyncio.timeout()`` (a cancelled connect() stops the client).
+        logs in: bound the wait with ``asyncio.wait_for()`` or ``asyncio.timeout()`` (a cancelled
+        connect() stops the client).
         Frames that came with the login answer are delivered only after this returns, so a subscription
         made right after ``await connect()`` misses none of them.
         """
