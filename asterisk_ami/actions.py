@@ -5,6 +5,8 @@ An action completes with its response frame, except:
 * a response with ``EventList: start`` (any case) collects the events carrying its ActionID until the
   one with ``EventList: Complete`` (Asterisk writes that header on every list end, so no table of
   ``*Complete`` event names is needed);
+* an action sent with ``until_event`` (``Originate`` with ``Async: true``: ``OriginateResponse``)
+  completes with the first event of that name carrying its ActionID, after its successful response;
 * ``Response: Error`` completes at once, also for list actions, as an ``ActionError``.
 
 Only frames whose *first* header is ``Response:`` count as responses: ``OriginateResponse`` events carry
@@ -61,7 +63,7 @@ ResponseCallback = Callable[[Frame], object]
 class PendingAction:
     """One action waiting for its result. ``waiter`` is the shell's own (a future of either kind)."""
 
-    __slots__ = ("action_id", "callback", "deadline", "name", "result", "waiter")
+    __slots__ = ("action_id", "callback", "deadline", "name", "result", "until_event", "waiter")
 
     def __init__(
         self,
@@ -70,13 +72,17 @@ class PendingAction:
         waiter: Any,
         callback: ResponseCallback | None,
         deadline: float | None,
+        until_event: str | None = None,
     ) -> None:
         self.action_id = action_id
         self.name = name
         self.waiter = waiter
         self.callback = callback
         self.deadline = deadline
-        self.result: ActionResult | None = None  # set while an event list is being collected
+        # completes with the event of this name carrying the ActionID, after a successful response
+        # (Originate with Async: OriginateResponse), instead of with the response itself
+        self.until_event = until_event
+        self.result: ActionResult | None = None  # set while an event list (or until_event) is awaited
 
 
 class ActionDone:
@@ -147,9 +153,15 @@ class ActionTracker:
         if entry is None:
             return None
         kind = frame_kind(frame)
-        if entry.result is not None:  # collecting an event list
+        if entry.result is not None:  # collecting an event list, or waiting for until_event
             if kind != "event":
                 return None
+            if entry.until_event is not None:
+                if frame.get("event") != entry.until_event:
+                    return None
+                del self._pending[action_id]
+                entry.result.complete = frame
+                return ActionDone(entry, None, entry.result)
             if str(frame.get("eventlist", "")).lower() == "complete":
                 del self._pending[action_id]
                 entry.result.complete = frame
@@ -168,7 +180,7 @@ class ActionTracker:
             message = message or "Response: Error"
             error = ActionError(f"{entry.name}: {message}", frame, result)
             return ActionDone(entry, frame, error)
-        if str(frame.get("eventlist", "")).lower() == "start":
+        if entry.until_event is not None or str(frame.get("eventlist", "")).lower() == "start":
             entry.result = result
             return ActionDone(entry, frame, None)
         del self._pending[action_id]

@@ -63,9 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     act.add_argument("headers", nargs="*", metavar="KEY=VALUE", help="headers; repeat a key for several values")
     cmd = sub.add_parser("command", parents=[conn], help="run an Asterisk CLI command and print its output")
     cmd.add_argument("command", help="e.g. 'core show channels'")
+    top = sub.add_parser("top", parents=[conn], help="live view of calls, bridges and queues (q quits)")
+    top.add_argument("--once", action="store_true", help="print one snapshot as a text table and exit")
+    top.add_argument("--json", action="store_true", help="with --once: print the snapshot as JSON")
     demo = sub.add_parser("demo", help="play two calls on a built-in fake Asterisk and stream their events")
     _event_options(demo)
     demo.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1.0)")
+    demo.add_argument("--top", action="store_true", help="show the calls in the live view (q quits)")
     return parser
 
 
@@ -343,9 +347,41 @@ def cmd_command(args: argparse.Namespace) -> int:
         ami.destroy()
 
 
+def cmd_top(args: argparse.Namespace) -> int:
+    from .live import LiveState
+    from .top import render, run_screen, text_lines
+
+    if args.json and not args.once:
+        raise CliUsageError("--json needs --once")
+    ami = _client(args)
+    try:
+        live = LiveState(ami)
+        _login(ami, args.timeout)
+        if args.once:
+            end = time.monotonic() + args.timeout
+            while not live.synced and time.monotonic() < end:
+                time.sleep(0.02)
+            if not live.synced:
+                raise CliError(f"the live state did not sync within {args.timeout} s")
+            out = json.dumps(live.snapshot(), indent=2, ensure_ascii=False) + "\n" if args.json else None
+            sys.stdout.write(out or text_lines(render(live, f"{args.host}:{ami.options.port}")))
+        else:
+            closed: list[bool] = []
+            ami.on("ami_socket_close", closed.append)
+            run_screen(live, f"{args.host}:{ami.options.port}", stop=lambda: bool(closed) and not ami.options.reconnect)
+            if closed:
+                raise CliError("connection closed by the server")
+        ami.disconnect()
+        return 0
+    finally:
+        ami.destroy()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    if args.top:
+        return _demo_top(args)
     done = threading.Event()
     printer = _EventPrinter(args, sys.stdout, done)
     # done.set() from the handler is safe here: this thread never waits on done (see _StopRequest)
@@ -357,11 +393,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_top(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    from .live import LiveState
+    from .top import run_screen
+
+    done = threading.Event()
+    lives: list[LiveState] = []
+    player = threading.Thread(
+        target=run_demo,
+        args=(lambda frame: None, done, args.speed, lambda ami: lives.append(LiveState(ami)), 0),
+        name="asterisk-ami-demo",
+        daemon=True,
+    )
+    player.start()
+    try:
+        end = time.monotonic() + 10
+        while not lives and time.monotonic() < end:
+            time.sleep(0.01)
+        if not lives:
+            raise CliError("the demo did not start")
+        run_screen(lives[0], "demo (a built-in fake Asterisk)")
+    finally:
+        done.set()
+        player.join(10)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "events": cmd_events,
     "action": cmd_action,
     "command": cmd_command,
     "demo": cmd_demo,
+    "top": cmd_top,
 }
 
 

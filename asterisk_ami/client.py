@@ -33,6 +33,8 @@ from .actions import ActionDone, ActionResult, ResponseCallback
 from .dispatch import Deliver, DispatchQueue, Emit, Item, Stop
 from .errors import ActionTimeoutError, NotConnectedError, UsageError
 from .handlers import Call, handler_name
+from .originate import EVENT as ORIGINATE_EVENT
+from .originate import OriginateResult, originate_message, result_timeout
 from .protocol import Frame
 from .session import AmiSession, ClientState, Closed, Event, FramesReceived, LoggedIn, TimedOut, redact
 from .shell import ShellBase, library_events, settle
@@ -144,13 +146,37 @@ class AsteriskAmi(ShellBase, EventEmitter):
         """
         return self._action(message, timeout, wake=True)
 
-    def _action(self, message: Mapping[str, object], timeout: float | None, wake: bool) -> Future[ActionResult]:
+    def _action(
+        self, message: Mapping[str, object], timeout: float | None, wake: bool, until_event: str | None = None
+    ) -> Future[ActionResult]:
         future: Future[ActionResult] = Future()
         future.set_running_or_notify_cancel()
         if timeout is None:
             timeout = self.options.action_timeout
-        self._submit(message, None, future, timeout, wake)
+        self._submit(message, None, future, timeout, wake, until_event)
         return future
+
+    def originate(self, channel: str, **options: Any) -> Future[OriginateResult]:
+        """Originate a call with ``Async: true``; a Future of its :class:`OriginateResult`, from the
+        ``OriginateResponse`` event that carries the action's ActionID. Options: ``exten``, ``context``,
+        ``priority`` or ``application`` and ``data``; ``timeout`` (ring timeout, seconds), ``callerid``,
+        ``variables`` (a mapping), ``account``, ``early_media``, ``codecs``, ``channel_id``,
+        ``other_channel_id``, ``action_id``. Fails as ``action()``'s future does (``ActionError`` when
+        Asterisk refuses the action)."""
+        message = originate_message(channel, **options)
+        inner = self._action(message, result_timeout(options.get("timeout")), True, ORIGINATE_EVENT)
+        outer: Future[OriginateResult] = Future()
+        outer.set_running_or_notify_cancel()
+
+        def done(f: Future[ActionResult]) -> None:
+            exc = f.exception()
+            if exc is not None:
+                outer.set_exception(exc)
+            else:
+                outer.set_result(OriginateResult.from_result(f.result()))
+
+        inner.add_done_callback(done)
+        return outer
 
     def request(self, message: Mapping[str, object], timeout: float | None = 10) -> ActionResult:
         """Send an action and block until its result; raises as ``action()``'s future does.
@@ -221,6 +247,7 @@ class AsteriskAmi(ShellBase, EventEmitter):
         future: Future[ActionResult] | None,
         timeout: float | None,
         wake_reader: bool = True,
+        until_event: str | None = None,
     ) -> str:
         wake = False
         with self._write_lock:
@@ -230,7 +257,12 @@ class AsteriskAmi(ShellBase, EventEmitter):
                 if session is not None:
                     try:
                         action_id = session.send(
-                            message, time.monotonic(), callback=callback, waiter=future, timeout=timeout
+                            message,
+                            time.monotonic(),
+                            callback=callback,
+                            waiter=future,
+                            timeout=timeout,
+                            until_event=until_event,
                         )
                     except NotConnectedError:
                         pass

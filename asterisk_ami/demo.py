@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .client import AsteriskAmi
-from .testing import FakeAsterisk
+from .testing import EventList, FakeAsterisk
 
 Event = dict[str, str]
 
@@ -112,19 +112,78 @@ def call_flow(n: int, caller: tuple[str, str], callee: tuple[str, str], base: fl
     }
 
 
-def demo_events() -> list[Event]:
-    base = 1764310597.0
+def demo_events(round_: int = 0) -> list[Event]:
+    base = 1764310597.0 + 10 * round_
     first = list(call_flow(0, ("1001", "Alice"), ("1002", "Bob"), base))
     second = list(call_flow(1, ("1003", "Carol"), ("1004", "Dave"), base + 1))
     return first + second
 
 
-def run_demo(on_frame: Callable[[dict[str, Any]], None], done: threading.Event, speed: float = 1.0) -> None:
-    """Start a FakeAsterisk, connect to it with ``AsteriskAmi`` and pass every event to ``on_frame``."""
+def _member(name: str, interface: str, status: str) -> Event:
+    return {
+        "Queue": "support",
+        "Name": name,
+        "Location": interface,
+        "StateInterface": interface,
+        "Membership": "static",
+        "Penalty": "0",
+        "CallsTaken": "0",
+        "LastCall": "0",
+        "LastPause": "0",
+        "LoginTime": "0",
+        "InCall": "0",
+        "Status": status,
+        "Paused": "0",
+        "PausedReason": "",
+        "Wrapuptime": "0",
+    }
+
+
+def demo_server(accounts: dict[str, str]) -> FakeAsterisk:
+    """The demo's FakeAsterisk: it also answers what a live view asks at login (the channel and bridge
+    lists, a ``support`` queue with two members, device states)."""
+    fake = FakeAsterisk(accounts=accounts)
+    fake.respond("CoreShowChannels", EventList([], "CoreShowChannelsComplete", event="CoreShowChannel"))
+    fake.respond("BridgeList", EventList([], "BridgeListComplete", event="BridgeListItem"))
+    queue = {
+        "Event": "QueueParams",
+        "Queue": "support",
+        "Max": "0",
+        "Strategy": "ringall",
+        "Calls": "0",
+        "Holdtime": "0",
+        "TalkTime": "0",
+        "Completed": "0",
+        "Abandoned": "0",
+        "ServiceLevel": "60",
+        "ServicelevelPerf": "0.0",
+        "Weight": "0",
+    }
+    members = [
+        {"Event": "QueueMember", **_member(n, i, "1")} for n, i in (("Bob", "PJSIP/1002"), ("Dave", "PJSIP/1004"))
+    ]
+    fake.respond("QueueStatus", EventList([queue, *members], "QueueStatusComplete"))
+    devices = [{"Event": "DeviceStateChange", "Device": f"PJSIP/{n}", "State": "NOT_INUSE"} for n in range(1001, 1005)]
+    fake.respond("DeviceStateList", EventList(devices, "DeviceStateListComplete"))
+    return fake
+
+
+def run_demo(
+    on_frame: Callable[[dict[str, Any]], None],
+    done: threading.Event,
+    speed: float = 1.0,
+    attach: Callable[[AsteriskAmi], object] | None = None,
+    rounds: int = 1,
+) -> None:
+    """Start a FakeAsterisk, connect to it with ``AsteriskAmi`` and pass every event to ``on_frame``;
+    ``attach(ami)`` runs before it connects (``demo --top`` attaches a LiveState); ``rounds`` plays the
+    calls again (0: until ``done``)."""
     secret = "demo"
-    with FakeAsterisk(accounts={"demo": secret}) as fake:
+    with demo_server({"demo": secret}) as fake:
         ami = AsteriskAmi(host=fake.host, port=fake.port, username="demo", password=secret)
-        events = demo_events()
+        if attach is not None:
+            attach(ami)
+        events = [e for n in range(rounds or 1) for e in demo_events(n)]
         seen = threading.Event()
         received: list[int] = [0]
 
@@ -144,11 +203,16 @@ def run_demo(on_frame: Callable[[dict[str, Any]], None], done: threading.Event, 
         try:
             if not logged_in.wait(10):
                 raise TimeoutError("demo: the built-in server did not answer the login")
-            for event in events:
-                if done.is_set():
+            round_ = 0
+            while not done.is_set():
+                for event in demo_events(round_) if not rounds else events:
+                    if done.is_set():
+                        break
+                    fake.push_event(event)
+                    time.sleep(0.05 / max(speed, 0.001))
+                round_ += 1
+                if rounds:
                     break
-                fake.push_event(event)
-                time.sleep(0.05 / max(speed, 0.001))
             while not done.is_set() and not seen.wait(0.1):
                 pass
         finally:

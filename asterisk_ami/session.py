@@ -369,11 +369,13 @@ class AmiSession:
         callback: ResponseCallback | None = None,
         waiter: object = None,
         timeout: float | None = None,
+        until_event: str | None = None,
     ) -> str:
         """Write one action (or queue it until the login is answered); returns its ActionID.
 
         With a ``callback`` or a ``waiter`` the action is tracked: an :class:`ActionDone` reports its
-        response and outcome (``timeout`` seconds at most). Raises ``NotConnectedError`` once closed, a
+        response and outcome (``timeout`` seconds at most; with ``until_event``, the outcome comes with
+        the event of that name carrying the ActionID, see actions.py). Raises ``NotConnectedError`` once closed, a
         ``ValueError`` when the same ActionID is already waiting, and see :func:`prepare_action`."""
         msg, action_id, data = prepare_action(message, self.ids, self.options.ami_encoding)
         state = self.state
@@ -383,7 +385,7 @@ class AmiSession:
             if action_id in self._tracker:
                 raise ValueError(f"ActionID {action_id!r} is already waiting for a result")
             deadline = None if timeout is None else now + timeout
-            self._tracker.add(PendingAction(action_id, _action_name(msg), waiter, callback, deadline))
+            self._tracker.add(PendingAction(action_id, _action_name(msg), waiter, callback, deadline, until_event))
         if state in _LOGGING_IN:
             self._prelogin.append(data)
         else:

@@ -37,6 +37,11 @@ def conn_args(host: str, port: int, username: str) -> list[str]:
     return ["--host", host, "--port", str(port), "--username", username, "--timeout", "5"]
 
 
+def args_for(fake: Any, username: str = "admin") -> list[str]:
+    """The connection options for a FakeAsterisk."""
+    return conn_args(fake.host, fake.port, username)
+
+
 def run_cli(*args: str, secret: str | None = "secret", timeout: float = TIMEOUT) -> Done:
     proc = subprocess.run(
         [sys.executable, "-m", "asterisk_ami", *args],

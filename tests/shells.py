@@ -110,6 +110,9 @@ class AsyncioClient:
     def request(self, message: dict[str, Any], timeout: float | None = 10) -> ActionResult:
         return self.loop.run(self.ami.request(message, timeout), None if timeout is None else timeout + 5)
 
+    def originate(self, channel: str, **options: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(self.ami.originate(channel, **options), self.loop.loop)
+
     def disconnect(self, timeout: float | None = 5.0) -> None:
         if threading.current_thread() is self.loop.thread:  # from a handler: start it, as the threaded one
             self.loop.loop.create_task(self.ami.disconnect(timeout))

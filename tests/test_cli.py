@@ -20,7 +20,7 @@ import pytest
 from asterisk_ami import AsteriskAmi, cli
 from asterisk_ami.testing import EventList, FakeAsterisk
 
-from .cli_helpers import cli_env, conn_args, interrupt, one_clear_line, run_cli, start_cli
+from .cli_helpers import args_for, cli_env, conn_args, interrupt, one_clear_line, run_cli, start_cli
 
 SECRET = "s3cr3t-cli"
 
@@ -29,10 +29,6 @@ SECRET = "s3cr3t-cli"
 def fake() -> Iterator[FakeAsterisk]:
     with FakeAsterisk(accounts={"admin": SECRET}) as server:
         yield server
-
-
-def args_for(fake: FakeAsterisk, username: str = "admin") -> list[str]:
-    return conn_args(fake.host, fake.port, username)
 
 
 def stream(fake: FakeAsterisk, *extra: str) -> subprocess.Popen[str]:

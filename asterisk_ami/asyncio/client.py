@@ -22,6 +22,8 @@ from pyee.asyncio import AsyncIOEventEmitter
 
 from ..actions import ActionDone, ActionResult, ResponseCallback
 from ..errors import NotConnectedError
+from ..originate import EVENT as ORIGINATE_EVENT
+from ..originate import OriginateResult, originate_message, result_timeout
 from ..protocol import Frame, frame_kind
 from ..session import (
     AmiSession,
@@ -423,15 +425,24 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         """Write one action; returns its ActionID, as the threaded client's ``send()``."""
         return self._submit(message, callback, None, None)
 
-    def action(self, message: Mapping[str, object], timeout: float | None = None) -> asyncio.Future[ActionResult]:
+    def action(
+        self, message: Mapping[str, object], timeout: float | None = None, *, until_event: str | None = None
+    ) -> asyncio.Future[ActionResult]:
         """Send an action; an ``asyncio.Future`` of its ``ActionResult`` (fails as the threaded one's does).
         Cancelling the future stops waiting for the action: a late answer is dropped."""
         future: asyncio.Future[ActionResult] = asyncio.get_running_loop().create_future()
         if timeout is None:
             timeout = self.options.action_timeout
-        action_id = self._submit(message, None, future, timeout)
+        action_id = self._submit(message, None, future, timeout, until_event)
         future.add_done_callback(lambda f: self._cancelled(f, action_id))
         return future
+
+    async def originate(self, channel: str, **options: Any) -> OriginateResult:
+        """Originate a call with ``Async: true`` and return its :class:`OriginateResult` (the threaded
+        ``originate()`` has the options)."""
+        message = originate_message(channel, **options)
+        result = await self.action(message, result_timeout(options.get("timeout")), until_event=ORIGINATE_EVENT)
+        return OriginateResult.from_result(result)
 
     async def request(self, message: Mapping[str, object], timeout: float | None = 10) -> ActionResult:
         """Send an action and wait for its ``ActionResult``; raises as ``action()``'s future does.
@@ -449,11 +460,14 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         callback: ResponseCallback | None,
         future: asyncio.Future[ActionResult] | None,
         timeout: float | None,
+        until_event: str | None = None,
     ) -> str:
         session, conn, loop = self._session, self._conn, self._loop
         if session is not None and loop is not None:
             try:
-                action_id = session.send(message, loop.time(), callback=callback, waiter=future, timeout=timeout)
+                action_id = session.send(
+                    message, loop.time(), callback=callback, waiter=future, timeout=timeout, until_event=until_event
+                )
             except NotConnectedError:
                 pass
             else:

@@ -1,0 +1,152 @@
+"""The live model, sans-IO: channels, calls, bridges, queues and device states kept current from frames.
+
+Feed it every frame with :meth:`LiveModel.feed`; at every login :meth:`~LiveModel.login` says which lists
+to ask for, and :meth:`~LiveModel.reconcile` asks for the channel list again (drift check). It returns
+what changed as ``(event name, arguments)`` pairs for ``LiveState`` to emit, and :attr:`~LiveModel.outbox`
+holds the actions to send. No sockets, threads or clocks: ``now`` is wall-clock seconds, passed in.
+
+Merge rule of the bootstrap (Asterisk 12+ semantics):
+
+* At a login the model asks for ``CoreShowChannels``, ``BridgeList``, ``QueueStatus`` and
+  ``DeviceStateList``. Until every list is in, each live event is applied at once *and* kept.
+* When a list completes, its domain becomes what the list says (what it lacks is removed), and then every
+  event kept since the login is applied again, in order. Applying an event twice is applying it once
+  (counters excepted: a list's totals already count what happened before it), so the result is the lists
+  plus every event since the login, wherever the events fell among the lists, inside one included.
+  What changed is reported once, by comparing the model before and after.
+* A list answered with ``Response: Error`` (the account may not read it, or the module is not loaded yet:
+  Asterisk accepts logins before it has fully booted) is *unavailable*, never fatal; if ``FullyBooted``
+  comes later in the same login, the unavailable lists are asked for again.
+* ``synced`` is False from the login until every list is in or unavailable.
+* Channels found by a list are reported with ``channel_added`` like any other new channel (and channels
+  gone meanwhile with ``channel_removed``), so a view driven by events alone ends up complete.
+
+Bridge membership comes from the channels (``BridgeId`` in the channel list, then BridgeEnter,
+BridgeLeave, BridgeMerge, BridgeDestroy): ``BridgeListItem`` only counts members. A channel's
+``Linkedid`` is taken from every event about it (it changes after ``Action: Bridge``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from ..protocol import ActionIdGenerator, Frame
+from .events import HANDLERS, EventHandlers
+from .lists import ListMerge
+from .records import _LOG_LIMIT, _NO_CHANGES, LISTS, LIVE_EVENTS, Change, _Part, _State, logger
+
+__all__ = ["LIVE_EVENTS", "Change", "LiveModel"]
+
+
+class LiveModel(EventHandlers, ListMerge):
+    """The live state of one PBX, from its frames. Thread-safe: every call holds :attr:`lock`."""
+
+    def __init__(self, *, max_channels: int = 20_000, ids: ActionIdGenerator | None = None) -> None:
+        if max_channels < 1:
+            raise ValueError("max_channels must be positive")
+        self.max_channels = max_channels
+        self.lock = threading.RLock()
+        self.track_changes = True  # False: keep the state, build no objects for events nobody listens to
+        self.synced = False
+        self.unavailable: dict[str, str] = {}  # list -> why (its error message)
+        self.outbox: list[dict[str, str]] = []  # actions to send
+        self._ids = ids or ActionIdGenerator("live-" + ActionIdGenerator().prefix)
+        self._s = _State()
+        self._parts: dict[str, _Part] = {}  # by ActionID
+        self._log: list[tuple[Frame, float]] | None = None  # events kept while a list is out
+        self._replaying = False
+        self._over_cap = False
+        self._dirty = True
+        self._views: dict[str, Mapping[str, Any]] = {}
+        self._changes: list[Change] = []
+
+    # -- what the attachment calls ------------------------------------------------------------------
+
+    def login(self, now: float) -> list[Change]:
+        """A login succeeded: bootstrap (every list is asked for again); returns the changes (none yet)."""
+        with self.lock:
+            self.synced = False
+            self.unavailable = {}
+            self._parts = {}
+            for domain in LISTS:
+                self._ask(domain)
+            self._log = []
+            return self._take()
+
+    def reconcile(self, now: float) -> None:
+        """Ask for the channel list again; when it is in, what drifted is repaired (and logged)."""
+        with self.lock:
+            if any(p.domain == "channels" and p.state in ("asked", "listing") for p in self._parts.values()):
+                return  # one is already out
+            self._ask("channels", reconcile=True)
+            if self._log is None:
+                self._log = []
+
+    def feed(self, frame: Frame, now: float) -> list[Change]:
+        """One frame from the server; returns what it changed."""
+        with self.lock:
+            action_id = frame.get("actionid")
+            if action_id is not None and action_id.__class__ is str and action_id in self._parts:
+                self._list_frame(self._parts[action_id], frame, now)
+                return self._take()
+            event = frame.get("event")
+            if event.__class__ is not str:
+                return _NO_CHANGES
+            handler = HANDLERS.get(event)
+            if self._log is not None and (handler is not None or "uniqueid" in frame):
+                if len(self._log) < _LOG_LIMIT:
+                    self._log.append((frame, now))
+                elif len(self._log) == _LOG_LIMIT:
+                    logger.warning("live state: over %d events in one bootstrap; the merge may miss some", _LOG_LIMIT)
+                    self._log.append((frame, now))
+            if handler is not None:
+                handler(self, frame, now)
+            elif "uniqueid" in frame:
+                self._update(frame["uniqueid"], frame, now)  # type: ignore[arg-type]
+            if event == "FullyBooted":
+                self._fully_booted()
+            return self._take() if self._changes else _NO_CHANGES
+
+    # -- reading (any thread) -------------------------------------------------------------------------
+
+    def view(self, name: str) -> Mapping[str, Any]:
+        """``channels``, ``calls``, ``bridges``, ``queues`` or ``devices``: a read-only mapping, consistent
+        at one point in the stream, rebuilt only when something changed since the last read."""
+        with self.lock:
+            if self._dirty:
+                self._views = {}
+                self._dirty = False
+            view = self._views.get(name)
+            if view is None:
+                view = self._views[name] = MappingProxyType(self._build(name))
+            return view
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything, as plain JSON-ready data, at one point in the stream."""
+        with self.lock:
+            return {
+                "channels": {k: v.to_dict() for k, v in self.view("channels").items()},
+                "calls": {k: v.to_dict() for k, v in self.view("calls").items()},
+                "bridges": {k: v.to_dict() for k, v in self.view("bridges").items()},
+                "queues": {k: v.to_dict() for k, v in self.view("queues").items()},
+                "devices": dict(self.view("devices")),
+                "synced": self.synced,
+                "unavailable": dict(self.unavailable),
+            }
+
+    def _build(self, name: str) -> dict[str, Any]:
+        s = self._s
+        if name == "channels":
+            return {k: c.public() for k, c in s.chans.items()}
+        if name == "calls":
+            return {k: s.call(k) for k in s.links}
+        if name == "bridges":
+            return {k: s.bridge(k) for k in s.bridges}
+        if name == "queues":
+            return {k: self._queue(k, q) for k, q in s.queues.items()}
+        if name == "devices":
+            return dict(s.devices)
+        raise KeyError(name)

@@ -1,0 +1,239 @@
+"""What ``LiveState`` hands out: frozen objects, built from the model's records when they are read.
+
+Every object is immutable and every mapping read-only, so a reader on another thread never sees half of
+an event applied: it holds either the object from before the event or the one from after. ``fields``
+keeps every header of the object's last event (lower-cased keys), also the ones this module does not
+model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A frozen object as JSON-ready data: mappings become dicts, sets sorted lists."""
+    out: dict[str, Any] = {}
+    for name in obj.__dataclass_fields__:
+        value = getattr(obj, name)
+        if isinstance(value, Mapping):
+            value = {k: _plain(v) if hasattr(v, "__dataclass_fields__") else v for k, v in value.items()}
+        elif isinstance(value, frozenset | set):
+            value = sorted(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+def as_int(value: object, default: int = 0) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def as_bool(value: object) -> bool:
+    return str(value).strip().lower() in ("1", "yes", "true", "y", "t", "on")
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One channel, keyed by ``uniqueid``. ``created``/``answered`` are wall-clock seconds (``time.time()``);
+    ``cause``/``cause_txt`` are set on the object ``channel_removed`` hands out."""
+
+    uniqueid: str
+    linkedid: str
+    name: str
+    state: int
+    state_desc: str
+    callerid_num: str
+    callerid_name: str
+    connected_num: str
+    connected_name: str
+    account_code: str
+    context: str
+    exten: str
+    priority: int
+    application: str
+    app_data: str
+    bridge_id: str | None
+    created: float
+    answered: float | None
+    cause: int | None = None
+    cause_txt: str | None = None
+    fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """The channels that share a ``linkedid`` (one call, however many legs)."""
+
+    linkedid: str
+    channels: frozenset[str]  # uniqueids
+    started: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """A bridge, keyed by its ``BridgeUniqueid``; ``channels`` are the member uniqueids."""
+
+    uniqueid: str
+    type: str
+    technology: str
+    creator: str
+    name: str
+    video_source_mode: str
+    channels: frozenset[str]
+    created: float
+    fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMember:
+    """A queue member, keyed by its interface (``Location`` in lists, ``Interface`` in events)."""
+
+    interface: str
+    name: str
+    state_interface: str
+    membership: str
+    penalty: int
+    calls_taken: int
+    last_call: int
+    last_pause: int
+    login_time: int
+    in_call: bool
+    status: int
+    paused: bool
+    paused_reason: str
+    ringinuse: bool | None  # lists do not say; None until an event does
+    wrapuptime: int
+    fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """A queue: its counters (from ``QueueParams``, kept current by the events), members by interface,
+    and the waiting callers' uniqueids in position order."""
+
+    name: str
+    strategy: str
+    max: int
+    calls: int
+    holdtime: int
+    talktime: int
+    completed: int
+    abandoned: int
+    service_level: int
+    service_level_perf: str
+    weight: int
+    members: Mapping[str, QueueMember]
+    callers: tuple[str, ...]
+    fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+def channel_of(fields: Mapping[str, str], bridge_id: str | None, created: float, answered: float | None) -> Channel:
+    g = fields.get
+    return Channel(
+        uniqueid=g("uniqueid", ""),
+        linkedid=g("linkedid", ""),
+        name=g("channel", ""),
+        state=as_int(g("channelstate")),
+        state_desc=g("channelstatedesc", ""),
+        callerid_num=g("calleridnum", ""),
+        callerid_name=g("calleridname", ""),
+        connected_num=g("connectedlinenum", ""),
+        connected_name=g("connectedlinename", ""),
+        account_code=g("accountcode", ""),
+        context=g("context", ""),
+        exten=g("exten", ""),
+        priority=as_int(g("priority"), 1),
+        application=g("application", ""),
+        app_data=g("appdata", ""),
+        bridge_id=bridge_id,
+        created=created,
+        answered=answered,
+        cause=as_int(g("cause")) if "cause" in fields else None,
+        cause_txt=g("causetxt"),
+        fields=MappingProxyType(dict(fields)),
+    )
+
+
+def bridge_of(fields: Mapping[str, str], channels: frozenset[str], created: float) -> Bridge:
+    g = fields.get
+    return Bridge(
+        uniqueid=g("bridgeuniqueid", ""),
+        type=g("bridgetype", ""),
+        technology=g("bridgetechnology", ""),
+        creator=g("bridgecreator", ""),
+        name=g("bridgename", ""),
+        video_source_mode=g("bridgevideosourcemode", ""),
+        channels=channels,
+        created=created,
+        fields=MappingProxyType(dict(fields)),
+    )
+
+
+def member_of(fields: Mapping[str, str]) -> QueueMember:
+    g = fields.get
+    ringinuse = g("ringinuse")
+    return QueueMember(
+        interface=g("interface", ""),
+        name=g("membername", ""),
+        state_interface=g("stateinterface", ""),
+        membership=g("membership", ""),
+        penalty=as_int(g("penalty")),
+        calls_taken=as_int(g("callstaken")),
+        last_call=as_int(g("lastcall")),
+        last_pause=as_int(g("lastpause")),
+        login_time=as_int(g("logintime")),
+        in_call=as_bool(g("incall")),
+        status=as_int(g("status")),
+        paused=as_bool(g("paused")),
+        paused_reason=g("pausedreason", ""),
+        ringinuse=None if ringinuse is None else as_bool(ringinuse),
+        wrapuptime=as_int(g("wrapuptime")),
+        fields=MappingProxyType(dict(fields)),
+    )
+
+
+def queue_of(
+    name: str, fields: Mapping[str, str], members: Mapping[str, QueueMember], callers: tuple[str, ...]
+) -> Queue:
+    g = fields.get
+    return Queue(
+        name=name,
+        strategy=g("strategy", ""),
+        max=as_int(g("max")),
+        calls=as_int(g("calls")),
+        holdtime=as_int(g("holdtime")),
+        talktime=as_int(g("talktime")),
+        completed=as_int(g("completed")),
+        abandoned=as_int(g("abandoned")),
+        service_level=as_int(g("servicelevel")),
+        service_level_perf=g("servicelevelperf", ""),
+        weight=as_int(g("weight")),
+        members=MappingProxyType(dict(members)),
+        callers=callers,
+        fields=MappingProxyType(dict(fields)),
+    )

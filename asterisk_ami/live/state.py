@@ -1,0 +1,168 @@
+"""``LiveState(ami)``: the live model attached to a client, threaded or asyncio.
+
+The thin part: it hands every frame of the client to the sans-IO :class:`~asterisk_ami.live.model.LiveModel`,
+sends the lists the model asks for at each login (and every ``reconcile_interval`` seconds), and emits
+what changed. Its handlers run where the client's run: on the dispatch thread, or on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pyee import EventEmitter
+
+from ..handlers import HandlerRegistry
+from ..protocol import Frame
+from .model import LIVE_EVENTS, Change, LiveModel
+from .objects import Bridge, Call, Channel, Queue
+
+logger = logging.getLogger("asterisk_ami")
+
+
+class LiveState(HandlerRegistry, EventEmitter):
+    """Channels, calls, bridges, queues and device states of the PBX behind ``ami``, kept current.
+
+    ``LiveState(ami)`` attaches before or after ``connect()``, on ``asterisk_ami.AsteriskAmi`` and on
+    ``asterisk_ami.asyncio.AsteriskAmi`` alike. Events (see README "Live state"): ``channel_added``,
+    ``channel_changed(channel, changes)``, ``channel_removed``, ``call_started``, ``call_ended``,
+    ``bridge_added``, ``bridge_changed(bridge, changes)``, ``bridge_removed``, ``queue_changed``,
+    ``queue_removed``, ``device_changed(device, state)`` and ``synced()`` after each bootstrap.
+    """
+
+    def __init__(self, ami: Any, *, reconcile_interval: float | None = None, max_channels: int = 20_000) -> None:
+        super().__init__()
+        self._init_handlers()
+        if reconcile_interval is not None and reconcile_interval <= 0:
+            raise ValueError("reconcile_interval must be positive (or None: off)")
+        self.ami = ami
+        self.reconcile_interval = reconcile_interval
+        self.model = LiveModel(max_channels=max_channels)
+        self._version = -1
+        self._closed = threading.Event()
+        self._timer: threading.Thread | asyncio.TimerHandle | None = None
+        ami.on("ami_data", self._on_frame)
+        ami.on("ami_login", self._on_login)
+        if ami.connected:  # attached after connect(): bootstrap now
+            self._on_login(True, {})
+
+    def __repr__(self) -> str:
+        m = self.model
+        return f"<LiveState {len(m.view('channels'))} channels, {len(m.view('bridges'))} bridges, synced={m.synced}>"
+
+    # -- reading (any thread) -------------------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        """True once the bootstrap after the current login is complete."""
+        return self.model.synced
+
+    @property
+    def unavailable(self) -> Mapping[str, str]:
+        """The lists the server refused at this login (``'queues'`` -> its error message)."""
+        return dict(self.model.unavailable)
+
+    @property
+    def channels(self) -> Mapping[str, Channel]:
+        return self.model.view("channels")
+
+    @property
+    def calls(self) -> Mapping[str, Call]:
+        return self.model.view("calls")
+
+    @property
+    def bridges(self) -> Mapping[str, Bridge]:
+        return self.model.view("bridges")
+
+    @property
+    def queues(self) -> Mapping[str, Queue]:
+        return self.model.view("queues")
+
+    @property
+    def devices(self) -> Mapping[str, str]:
+        return self.model.view("devices")
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything as JSON-ready data, consistent at one point in the stream."""
+        return self.model.snapshot()
+
+    def close(self) -> None:
+        """Detach from the client and stop the reconcile timer (which also stops by itself within
+        ``reconcile_interval`` once the client is disconnected for good)."""
+        self._closed.set()
+        self.ami.remove_listener("ami_data", self._on_frame)
+        self.ami.remove_listener("ami_login", self._on_login)
+        if isinstance(self._timer, asyncio.TimerHandle):
+            self._timer.cancel()
+
+    # -- the client's handlers ---------------------------------------------------------------------
+
+    def _on_frame(self, frame: Frame) -> None:
+        if self._version != self.handlers_version:  # build event objects only for events someone listens to
+            self._version = self.handlers_version
+            self.model.track_changes = bool(self.event_names() & LIVE_EVENTS)
+        changes = self.model.feed(frame, time.time())
+        if changes:
+            self._emit_changes(changes)
+        if self.model.outbox:
+            self._send_outbox()
+
+    def _on_login(self, success: bool, frame: Frame) -> None:
+        if success:
+            self._emit_changes(self.model.login(time.time()))
+            self._send_outbox()
+            if self.reconcile_interval is not None and self._timer is None:
+                self._start_timer()
+
+    def _emit_changes(self, changes: list[Change]) -> None:
+        for name, args in changes:
+            self.emit_event(name, *args)
+
+    def _send_outbox(self) -> None:
+        with self.model.lock:
+            actions, self.model.outbox = self.model.outbox, []
+        for action in actions:
+            self.ami.send(action)
+
+    def handler_returned(self, f: Any, result: Any) -> None:
+        self.ami.handler_returned(f, result)  # a coroutine handler is scheduled as the client's are
+
+    # -- drift ---------------------------------------------------------------------------------------
+
+    def _start_timer(self) -> None:
+        """At the first login, where the client's handlers run: on the asyncio client's loop, a timer;
+        for the threaded client, a thread of its own."""
+        interval = self.reconcile_interval
+        assert interval is not None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+
+            def tick() -> None:
+                if self._closed.is_set():
+                    return
+                self._reconcile()
+                self._timer = loop.call_later(interval, tick)
+
+            self._timer = loop.call_later(interval, tick)
+            return
+
+        def run() -> None:  # ends with close(), or once the client has stopped for good
+            while not self._closed.wait(interval) and self.ami.state != "disconnected":
+                self._reconcile()
+            self._timer = None
+
+        self._timer = threading.Thread(target=run, name="asterisk-ami-live-reconcile", daemon=True)
+        self._timer.start()
+
+    def _reconcile(self) -> None:
+        if not self.ami.connected:
+            return
+        self.model.reconcile(time.time())
+        self._send_outbox()
