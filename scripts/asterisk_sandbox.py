@@ -65,6 +65,9 @@ MODULES: tuple[str, ...] = (
     "bridge_builtin_features",
     "bridge_holding",
     "res_timing_timerfd",
+    # the live-state tests: a queue with a Local member, and DeviceStateList
+    "app_queue",
+    "res_manager_devicestate",
 )
 
 #: Test dialplan.  Extension 100 matches the session recorded in tests/data/asterisk22-session.bin.
@@ -85,6 +88,35 @@ exten => 101,1,Answer()
 exten => 200,1,Answer()
  same => n,Wait(30)
  same => n,Hangup()
+
+; a real bridged pair: 300 dials a second Local channel (301) that answers
+exten => 300,1,Dial(Local/301@default/n,30)
+ same => n,Hangup()
+exten => 301,1,Answer()
+ same => n,Wait(30)
+ same => n,Hangup()
+
+; a caller for the queue, and the queue's Local agent (answers, talks, hangs up)
+exten => 400,1,Answer()
+ same => n,Queue(support,r)
+ same => n,Hangup()
+exten => agent,1,Answer()
+ same => n,Wait(20)
+ same => n,Hangup()
+"""
+
+#: One queue for the live-state tests; members are added by the tests (QueueAdd).
+QUEUES = """\
+[general]
+persistentmembers = no
+shared_lastcall = no
+
+[support]
+strategy = ringall
+timeout = 15
+retry = 1
+wrapuptime = 0
+ringinuse = no
 """
 
 INDICATIONS = """\
@@ -687,6 +719,7 @@ class AsteriskSandbox:
             "modules.conf": "[modules]\nautoload = no\n" + "".join(f"load => {m}.so\n" for m in MODULES),
             "manager.conf": self._manager_conf(),
             "extensions.conf": DIALPLAN,
+            "queues.conf": QUEUES,
             "logger.conf": "[general]\n\n[logfiles]\nmessages.log => error,warning\n",
             "indications.conf": INDICATIONS,
             "cdr.conf": "[general]\nenable = no\n",
