@@ -114,7 +114,7 @@ class AsteriskAmi(ShellBase, EventEmitter):
             self._on_raw_data = on_raw_data
             self._policy.reset()
             with self._session_lock:  # now, so that what is sent from here on waits for the login
-                self._session = AmiSession(self.options, time.monotonic(), self._ids)
+                self._session = self._new_session(time.monotonic())
             if self._dispatcher is None:
                 self._dispatcher = threading.Thread(
                     target=self._dispatch_loop, name="asterisk-ami-dispatch", daemon=True
@@ -388,7 +388,7 @@ class AsteriskAmi(ShellBase, EventEmitter):
         with self._session_lock:  # connect() made the first one; its Login waits for the socket
             session = self._session
             if session is None:
-                session = self._session = AmiSession(o, time.monotonic(), self._ids)
+                session = self._session = self._new_session(time.monotonic())
         sock: socket.socket | None = None
         error: BaseException | None = None
         fatal = False

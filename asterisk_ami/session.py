@@ -19,7 +19,8 @@ Rules that live here and nowhere else:
 
 * The session writes ``Login`` (or ``Challenge`` then an MD5 ``Login``) as soon as it is made; the login
   must be answered within ``connect_timeout`` of ``now`` at creation, or :class:`TimedOut`.
-* Actions sent before the login is answered wait, in order, and are written right after it.
+* Right after the login answer come the shell's login actions (written at every login), then the
+  actions sent before the login was answered, in order.
 * A refused login (or challenge) is *fatal*: :class:`Closed` says so and a shell must not reconnect.
 * Keepalive: after ``ping_interval`` seconds without a byte from the server a ``Ping`` is written; no byte
   within ``ping_timeout`` after it is :class:`TimedOut`.
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -181,9 +182,16 @@ def _action_name(msg: Mapping[str, object]) -> str:
 class AmiSession:
     """The protocol state of one connection, from the first byte to the close. Not thread-safe."""
 
-    def __init__(self, options: AmiOptions, now: float, ids: ActionIdGenerator | None = None) -> None:
+    def __init__(
+        self,
+        options: AmiOptions,
+        now: float,
+        ids: ActionIdGenerator | None = None,
+        login_actions: Callable[[], Iterable[Mapping[str, object]]] | None = None,
+    ) -> None:
         self.options = options
         self.ids = ids or ActionIdGenerator()
+        self._login_actions = login_actions
         self.state = _S.LOGIN_SENT
         self.frames_received = 0
         self.bytes_received = 0
@@ -467,6 +475,7 @@ class AmiSession:
                     self._refused(frames[: i + 1], frame, str(frame.get("message") or "login refused"))
                     return []
                 self._set_state(_S.OPEN)
+                self._logged_in_actions()
                 self._out.extend(self._prelogin)
                 self._prelogin = []
                 logger.info("logged in to %s:%s as %s", o.host, o.port, o.username)
@@ -475,6 +484,21 @@ class AmiSession:
                 return frames[i + 1 :]
         self._events.append(FramesReceived(frames))
         return []
+
+    def _logged_in_actions(self) -> None:
+        """What is written right after the login answer, before the actions queued meanwhile: the shell's
+        login actions (a live state's lists, ...)."""
+        if self._login_actions is None:
+            return
+        for message in self._login_actions():
+            try:
+                msg, _, data = prepare_action(message, self.ids, self.options.ami_encoding)
+            except (TypeError, InvalidMessageError) as exc:
+                logger.error("a login action cannot be written: %s", exc)
+                continue
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("send %s", redact(msg))
+            self._out.append(data)
 
     def _refused(self, frames: list[Frame], frame: Frame, message: str) -> None:
         logger.error("login as %s refused: %s", self.options.username, message)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .actions import ActionDone
@@ -32,6 +32,7 @@ from .session import (
 logger = logging.getLogger("asterisk_ami")
 
 Emits = tuple[tuple[str, tuple[Any, ...]], ...]
+LoginActions = Callable[[], Iterable[Mapping[str, object]]]
 
 
 def library_events(event: Event) -> Emits:
@@ -99,6 +100,7 @@ class ShellBase(HandlerRegistry):
         self._policy = ReconnectPolicy(self.options.reconnect_after, self.options.reconnect_max)
         self._ssl_context = make_ssl_context(self.options.ssl)
         self._counts = {"frames": 0, "bytes": 0, "logins": 0, "reconnects": 0}
+        self._login_providers: list[LoginActions] = []
 
     def __repr__(self) -> str:
         o = self.options
@@ -113,6 +115,27 @@ class ShellBase(HandlerRegistry):
     def connected(self) -> bool:
         """True while logged in."""
         return self._state is ClientState.CONNECTED
+
+    def add_login_actions(self, provider: LoginActions) -> None:
+        """``provider()`` is called at every login; the actions it returns are written right after the
+        login answer, before anything sent while logging in (``LiveState`` asks for its lists this way).
+        It runs where the client reads (the reader thread, or the event loop): keep it quick."""
+        self._login_providers = [*self._login_providers, provider]
+
+    def remove_login_actions(self, provider: LoginActions) -> None:
+        self._login_providers = [p for p in self._login_providers if p is not provider]
+
+    def _login_actions(self) -> list[Mapping[str, object]]:
+        actions: list[Mapping[str, object]] = []
+        for provider in self._login_providers:
+            try:
+                actions.extend(provider())
+            except Exception:
+                logger.exception("a login actions provider raised")
+        return actions
+
+    def _new_session(self, now: float) -> AmiSession:
+        return AmiSession(self.options, now, self._ids, self._login_actions)
 
     def _session_stats(self, session: AmiSession | None) -> dict[str, int]:
         """The counters, with what the current session has counted so far."""

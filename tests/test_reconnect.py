@@ -14,6 +14,7 @@ from asterisk_ami.reconnect import ReconnectPolicy
 from asterisk_ami.testing import FakeAsterisk
 
 from .helpers import Recorder
+from .shells import SHELLS, client_factory
 
 
 def test_fixed_delay_is_reconnect_after_in_seconds() -> None:
@@ -80,3 +81,41 @@ def _backs_off_then_logs_in(ami: AsteriskAmi, port: int) -> None:
     with FakeAsterisk(accounts={"admin": "secret"}, port=port):
         rec.wait_for("ami_login", timeout=10)
         assert ami.stats["reconnect_attempt"] == 0
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_login_actions_are_written_at_every_login_before_queued_actions(
+    shell: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    asked: list[int] = []
+
+    def provider() -> list[dict[str, str]]:
+        asked.append(len(asked) + 1)
+        return [{"Action": "Events", "EventMask": "on", "ActionID": f"boot-{len(asked)}"}]
+
+    def broken() -> list[dict[str, str]]:
+        raise RuntimeError("provider bug")
+
+    with FakeAsterisk(accounts={"admin": "secret"}) as fake:
+        for ami in client_factory(shell, fake, "secret"):
+            client = ami(reconnect=True, reconnect_after=20)
+            client.add_login_actions(broken)  # logged; the next provider is still asked
+            client.add_login_actions(provider)
+            rec = Recorder(client)
+            with caplog.at_level(logging.ERROR, logger="asterisk_ami"):
+                client.connect()
+                rec.wait_for("ami_login")
+                assert fake.wait_for_action("Events")["actionid"] == "boot-1"
+                assert fake.drop() == 1
+                rec.wait_for("ami_login", n=2)
+                assert fake.wait_for_action("Events")["actionid"] == "boot-2"
+            assert "login actions provider raised" in caplog.text
+            assert client.request({"Action": "Ping"}, timeout=5)["ping"] == "Pong"
+            names = [(a.get("action"), a.get("actionid")) for a in fake.actions if a.get("action") != "Login"]
+            assert names[:3] == [("Events", "boot-1"), ("Events", "boot-2"), ("Ping", names[2][1])]
+            assert asked == [1, 2]
+            client.remove_login_actions(provider)
+            assert fake.drop() == 1
+            rec.wait_for("ami_login", n=3)
+            client.request({"Action": "Ping"}, timeout=5)
+            assert asked == [1, 2]

@@ -161,6 +161,24 @@ def test_actions_sent_before_login_are_written_in_order_right_after_it() -> None
     assert done.entry.waiter == "w1" and isinstance(done.outcome, ActionResult) and done.outcome["ping"] == "Pong"
 
 
+def test_login_actions_come_right_after_the_login_answer_before_the_queued_ones() -> None:
+    calls: list[int] = []
+
+    def provider() -> list[dict[str, str]]:
+        calls.append(1)
+        return [{"Action": "CoreShowChannels", "ActionID": "live-1"}, {"Action": "Bad", "Value": "a\r\nb"}]
+
+    opts = AmiOptions(username="admin", password="secret")
+    session = AmiSession(opts, T0, ActionIdGenerator("t"), provider)
+    sent(session)
+    queued = session.send({"Action": "Ping"}, T0)
+    assert calls == []  # asked at the login answer, not before
+    answer(session, b"Response: Success\r\nActionID: t-1\r\n\r\n")
+    # the action with CR/LF in a value is logged and left out; the rest are written in order
+    assert [(a["action"], a["actionid"]) for a in sent(session)] == [("CoreShowChannels", "live-1"), ("Ping", queued)]
+    assert calls == [1]
+
+
 def test_event_lists_and_errors_complete_their_action() -> None:
     session = logged_in()
     calls: list[Any] = []

@@ -151,7 +151,7 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
             self._state = ClientState.CONNECTING
             self._first_login = loop.create_future()
             # now, so that what is sent from here on waits for the login
-            self._session = AmiSession(self.options, loop.time(), self._ids)
+            self._session = self._new_session(loop.time())
             self._runner = loop.create_task(self._run())
         waiter = self._first_login
         assert waiter is not None
@@ -214,7 +214,7 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         o = self.options
         session = self._session  # connect() made the first one
         if session is None:
-            session = self._session = AmiSession(o, loop.time(), self._ids)
+            session = self._session = self._new_session(loop.time())
         conn = _Connection(self, session)
         self._conn = conn
         self._error = None
