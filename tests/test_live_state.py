@@ -85,7 +85,8 @@ def test_bootstrap_then_live_events_with_handlers_where_the_clients_run(
     assert set(live.channels) == {"2.1"}
     handler_threads = {thread for _, _, thread in seen.items}
     assert handler_threads <= {"asterisk-ami-dispatch", "test-asyncio-loop"} and len(handler_threads) == 1
-    assert seen.names().count("synced") == 1
+    if attach == "before":  # attached after, its first synced may come before Seen listens
+        assert seen.names().count("synced") == 1
     live.close()
 
 

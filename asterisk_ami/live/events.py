@@ -184,6 +184,7 @@ class EventHandlers(ModelBase):
 
 _Handler = Callable[[Any, Frame, float], None]
 HANDLERS: dict[str, _Handler] = {
+    "FullyBooted": lambda model, frame, now: None if model._replaying else model._fully_booted(),
     "Newchannel": EventHandlers._on_newchannel,
     "Hangup": EventHandlers._on_hangup,
     "Rename": EventHandlers._on_rename,
@@ -204,4 +205,16 @@ HANDLERS: dict[str, _Handler] = {
     "QueueCallerAbandon": EventHandlers._on_caller,
     "DeviceStateChange": EventHandlers._on_device,
     **{name: EventHandlers._on_prefixed for name in _PREFIXED},
+}
+
+# what each event can change, by the list that replaces it (the merge applies an event again only when a
+# list of its domain comes in); an event with no entry changes channels only
+_CHANNELS = frozenset({"channels"})
+_BRIDGES = frozenset({"bridges", "channels"})
+_QUEUES = frozenset({"queues", "channels"})
+DOMAINS: dict[str, frozenset[str]] = {
+    **{name: _BRIDGES for name in ("BridgeCreate", "BridgeEnter", "BridgeLeave", "BridgeDestroy", "BridgeMerge")},
+    **{name: _QUEUES for name in HANDLERS if name.startswith(("QueueMember", "QueueCaller", "Agent"))},
+    "DeviceStateChange": frozenset({"devices"}),
+    "FullyBooted": frozenset(),
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..protocol import Frame
-from .events import HANDLERS
+from .events import _CHANNELS, DOMAINS, HANDLERS
 from .records import LISTS, ModelBase, _Bridge, _Chan, _clean, _duration, _Part, _Queue, _State, logger
 
 
@@ -46,6 +46,10 @@ class ListMerge(ModelBase):
                 self._emit("synced")
 
     def _fully_booted(self) -> None:
+        """The first FullyBooted after a login: the lists refused meanwhile are asked for again, once."""
+        if self._booted:
+            return
+        self._booted = True
         again = [d for d in self.unavailable if d not in {p.domain for p in self._parts.values()}]
         for domain in again:
             logger.info("live state: FullyBooted; asking for %s again", LISTS[domain][0])
@@ -61,8 +65,12 @@ class ListMerge(ModelBase):
         self._s.reindex()
         self._replaying = True
         try:
+            domain = part.domain
             for frame, when in self._log or ():
-                handler = HANDLERS.get(frame["event"])  # type: ignore[arg-type]
+                event = frame["event"]
+                if domain not in DOMAINS.get(event, _CHANNELS):  # type: ignore[arg-type]
+                    continue  # an event that cannot change what this list replaced
+                handler = HANDLERS.get(event)  # type: ignore[arg-type]
                 if handler is not None:
                     handler(self, frame, when)
                 elif "uniqueid" in frame:

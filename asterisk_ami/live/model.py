@@ -58,6 +58,7 @@ class LiveModel(EventHandlers, ListMerge):
         self._parts: dict[str, _Part] = {}  # by ActionID
         self._log: list[tuple[Frame, float]] | None = None  # events kept while a list is out
         self._replaying = False
+        self._booted = False
         self._over_cap = False
         self._dirty = True
         self._views: dict[str, Mapping[str, Any]] = {}
@@ -70,6 +71,7 @@ class LiveModel(EventHandlers, ListMerge):
         with self.lock:
             self.synced = False
             self.unavailable = {}
+            self._booted = False
             self._parts = {}
             for domain in LISTS:
                 self._ask(domain)
@@ -88,27 +90,35 @@ class LiveModel(EventHandlers, ListMerge):
     def feed(self, frame: Frame, now: float) -> list[Change]:
         """One frame from the server; returns what it changed."""
         with self.lock:
-            action_id = frame.get("actionid")
-            if action_id is not None and action_id.__class__ is str and action_id in self._parts:
-                self._list_frame(self._parts[action_id], frame, now)
-                return self._take()
+            if self._parts:  # a list is out: its frames carry its ActionID
+                action_id = frame.get("actionid")
+                if action_id is not None and action_id.__class__ is str and action_id in self._parts:
+                    self._list_frame(self._parts[action_id], frame, now)
+                    return self._take()
             event = frame.get("event")
-            if event.__class__ is not str:
-                return _NO_CHANGES
-            handler = HANDLERS.get(event)
-            if self._log is not None and (handler is not None or "uniqueid" in frame):
-                if len(self._log) < _LOG_LIMIT:
-                    self._log.append((frame, now))
-                elif len(self._log) == _LOG_LIMIT:
-                    logger.warning("live state: over %d events in one bootstrap; the merge may miss some", _LOG_LIMIT)
-                    self._log.append((frame, now))
-            if handler is not None:
+            handler = HANDLERS.get(event) if event.__class__ is str else None
+            if handler is None:
+                uid = frame.get("uniqueid")
+                if uid is None or uid.__class__ is not str:
+                    return _NO_CHANGES
+                if self._log is not None:
+                    self._keep(frame, now)
+                self._update(uid, frame, now)
+            else:
+                if self._log is not None:
+                    self._keep(frame, now)
                 handler(self, frame, now)
-            elif "uniqueid" in frame:
-                self._update(frame["uniqueid"], frame, now)  # type: ignore[arg-type]
-            if event == "FullyBooted":
-                self._fully_booted()
             return self._take() if self._changes else _NO_CHANGES
+
+    def _keep(self, frame: Frame, now: float) -> None:
+        """A live event while a list is out: kept, to be applied again when the list is in."""
+        log = self._log
+        assert log is not None
+        if len(log) < _LOG_LIMIT:
+            log.append((frame, now))
+        elif len(log) == _LOG_LIMIT:
+            logger.warning("live state: over %d events in one bootstrap; the merge may miss some", _LOG_LIMIT)
+            log.append((frame, now))
 
     # -- reading (any thread) -------------------------------------------------------------------------
 

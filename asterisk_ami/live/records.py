@@ -36,7 +36,7 @@ _SNAPSHOT = (
     "linkedid",
 )
 _NO_CHANGES: list[Change] = []
-_LOG_LIMIT = 200_000  # events kept for one bootstrap; past that the merge rule degrades, with a warning
+_LOG_LIMIT = 20_000  # events kept for one bootstrap (a few MB); past that the merge degrades, with a warning
 # prefixes of the other channels an event describes (DialBegin's callee, LocalBridge's two halves, ...)
 _PREFIXED = {
     "DialBegin": ("dest",),
@@ -226,6 +226,7 @@ class ModelBase:
     _parts: dict[str, _Part]
     _log: list[tuple[Frame, float]] | None
     _replaying: bool
+    _booted: bool  # FullyBooted seen since the login
     _over_cap: bool
     _dirty: bool
     _changes: list[Change]
@@ -309,19 +310,18 @@ class ModelBase:
             changes = {k: v for k, v in frame.items() if get(k) != v and k not in _NOT_FIELDS}
             if not changes:
                 return
-        old = rec.frame
         if "channelstate" in frame:  # a whole snapshot: it replaces the last one
+            old_link = rec.frame.get("linkedid")
             rec.frame = frame
+            if rec.answered is None and frame["channelstate"] == "6":
+                rec.answered = now
+            new_link = frame.get("linkedid")
+            if new_link != old_link:
+                self._relink(uid, old_link or uid, new_link or uid)
         else:
             rec.extra.update(frame)
             _clean(rec.extra)
-        if rec.answered is None and frame.get("channelstate") == "6":
-            rec.answered = now
         self._dirty = True
-        old_link = old.get("linkedid") or uid
-        new_link = rec.frame.get("linkedid") or uid
-        if new_link != old_link:
-            self._relink(uid, old_link, new_link)
         if tracking:
             self._emit("channel_changed", rec.public(), changes)
 

@@ -47,8 +47,11 @@ class LiveState(HandlerRegistry, EventEmitter):
         self._timer: threading.Thread | asyncio.TimerHandle | None = None
         ami.on("ami_data", self._on_frame)
         ami.on("ami_login", self._on_login)
+        # the lists go out with every login, right after its answer, before the client has read on
+        ami.add_login_actions(self._login_actions)
         if ami.connected:  # attached after connect(): bootstrap now
-            self._on_login(True, {})
+            for action in self._login_actions():
+                self.ami.send(action)
 
     def __repr__(self) -> str:
         m = self.model
@@ -96,6 +99,7 @@ class LiveState(HandlerRegistry, EventEmitter):
         self._closed.set()
         self.ami.remove_listener("ami_data", self._on_frame)
         self.ami.remove_listener("ami_login", self._on_login)
+        self.ami.remove_login_actions(self._login_actions)
         if isinstance(self._timer, asyncio.TimerHandle):
             self._timer.cancel()
 
@@ -111,12 +115,15 @@ class LiveState(HandlerRegistry, EventEmitter):
         if self.model.outbox:
             self._send_outbox()
 
+    def _login_actions(self) -> list[dict[str, str]]:
+        self.model.login(time.time())
+        with self.model.lock:
+            actions, self.model.outbox = self.model.outbox, []
+        return actions
+
     def _on_login(self, success: bool, frame: Frame) -> None:
-        if success:
-            self._emit_changes(self.model.login(time.time()))
-            self._send_outbox()
-            if self.reconcile_interval is not None and self._timer is None:
-                self._start_timer()
+        if success and self.reconcile_interval is not None and self._timer is None:
+            self._start_timer()
 
     def _emit_changes(self, changes: list[Change]) -> None:
         for name, args in changes:
