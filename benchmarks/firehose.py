@@ -8,8 +8,9 @@ then serves every connection on 127.0.0.1 in its own thread:
    the ActionID echoed, ``Message: Authentication accepted``); a ``Ping`` before that is answered;
 3. writes N event frames from the corpus (the events of ``tests/data/asterisk22-session.bin``, about
    420 bytes and 20 headers each, cycled to reach N), pre-encoded, with ``sendall`` of ~1 MB chunks;
-4. then answers ``Ping`` (``Response: Success`` / ``Ping: Pong``) and ``Logoff`` (``Goodbye``, close)
-   until the client closes or 60 s of silence.
+4. meanwhile, and after, answers ``Ping`` (``Response: Success`` / ``Ping: Pong``), ``Logoff``
+   (``Goodbye``, close) and anything else with Asterisk's ``Invalid/unknown command``, between two
+   chunks (a live-state client asks for its lists at login), until the client closes or 60 s of silence.
 
 It is a dedicated replayer rather than :class:`asterisk_ami.testing.FakeAsterisk`, so that the server
 is never what is measured: it spends its time in ``sendall`` of pre-built bytes (run.py measures the
@@ -86,32 +87,64 @@ class Firehose:
                         break
                     if action == b"ping":
                         conn.sendall(_answer(action_id, b"Response: Success", b"Ping: Pong", b"Timestamp: 0.0"))
+            # answers go out between two chunks, never inside a frame: the reading thread queues them
+            # while the stream runs, and writes them itself once it is over
+            outbox: list[bytes] = []
+            lock = threading.Lock()
+            streaming = [True]
+            answers = threading.Thread(target=self.answer, args=(conn, buf, lock, outbox, streaming), daemon=True)
+            answers.start()
             full, rest = divmod(self.count, self.chunk_events)
-            chunk = self.chunk
-            for _ in range(full):
+            chunks = [self.chunk] * full + ([self.tail(rest)] if rest else [])
+            for chunk in chunks:
+                with lock:
+                    replies, outbox[:] = list(outbox), []
+                if replies:
+                    conn.sendall(b"".join(replies))
                 conn.sendall(chunk)
-            if rest:
-                conn.sendall(self.tail(rest))
+            with lock:
+                streaming[0] = False
+                replies, outbox[:] = list(outbox), []
+            if replies:
+                conn.sendall(b"".join(replies))
+            answers.join()
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def answer(
+        self, conn: socket.socket, buf: bytes, lock: threading.Lock, outbox: list[bytes], streaming: list[bool]
+    ) -> None:
+        """Answer the actions after the login until Logoff or the client closes."""
+        try:
             while True:
                 while TERM in buf:
                     message, buf = buf.split(TERM, 1)
                     action = (_header(message, b"action") or b"").lower()
                     action_id = _header(message, b"actionid")
                     if action == b"logoff":
-                        conn.sendall(_answer(action_id, b"Response: Goodbye", b"Message: Thanks for all the fish."))
-                        return
-                    if action == b"ping":
-                        conn.sendall(_answer(action_id, b"Response: Success", b"Ping: Pong", b"Timestamp: 0.0"))
+                        reply = _answer(action_id, b"Response: Goodbye", b"Message: Thanks for all the fish.")
+                    elif action == b"ping":
+                        reply = _answer(action_id, b"Response: Success", b"Ping: Pong", b"Timestamp: 0.0")
                     elif action:
-                        conn.sendall(_answer(action_id, b"Response: Error", b"Message: Invalid/unknown command"))
+                        reply = _answer(action_id, b"Response: Error", b"Message: Invalid/unknown command")
+                    else:
+                        continue
+                    with lock:
+                        if streaming[0]:
+                            outbox.append(reply)
+                            continue
+                    conn.sendall(reply)
+                    if action == b"logoff":
+                        conn.shutdown(socket.SHUT_RDWR)
+                        return
                 data = conn.recv(65536)
                 if not data:
                     return
                 buf += data
         except OSError:
             return
-        finally:
-            conn.close()
 
 
 def main() -> int:

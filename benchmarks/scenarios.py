@@ -45,6 +45,7 @@ from common import (
     scale_result,
 )
 from scenarios_asyncio import SCENARIOS as ASYNCIO_SCENARIOS
+from scenarios_live import SCENARIOS as LIVE_SCENARIOS
 
 RECV = 65536
 PARSER_BLOB_EVENTS = 24_000  # ~10 MB of events fed over and over to the in-memory parsers
@@ -239,6 +240,11 @@ def scenario_lib(args: argparse.Namespace) -> dict[str, object]:
     ami = AsteriskAmi(
         host=args.host, port=args.port, username=USERNAME, password=SECRET, identifier=args.identifier or None
     )
+    live = None
+    if args.live:  # the live state attached, before the ami_data handler that counts
+        from asterisk_ami.live import LiveState
+
+        live = LiveState(ami)
     target = args.events + 1
     mark = max(2, target // 10)
     done = threading.Event()
@@ -280,6 +286,9 @@ def scenario_lib(args: argparse.Namespace) -> dict[str, object]:
         "identifier_seen": last.get("identifier"),
         "peak_rss_mb": round(rss_peak_mb(), 1),
     }
+    if live is not None:  # proof the model did its work, not just sat attached
+        extra["live_channels"] = len(live.channels)
+        extra["live_synced"] = live.synced
     extra["queue_high_water_frames"] = ami.stats["queue_high_water"]
     if sampler is not None:
         sampler[0].join()
@@ -533,6 +542,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], dict[str, object]]] = {
     "ping_bare": scenario_ping_bare,
     "ping_lib": scenario_ping_lib,
     **ASYNCIO_SCENARIOS,
+    **LIVE_SCENARIOS,
 }
 
 
@@ -546,6 +556,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000, help="events per connection")
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--identifier", default="")
+    parser.add_argument("--live", action="store_true", help="lib: attach a LiveState to the client")
+    parser.add_argument("--channels", type=int, default=1000, help="live_memory: concurrent channels")
     parser.add_argument("--pings", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=120.0)
