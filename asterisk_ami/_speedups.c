@@ -10,8 +10,11 @@
  *
  * Header names repeat endlessly in AMI traffic, so names that `keys` knows are also kept here, by
  * their bytes: a known name then costs no str object and no dict lookup. The name -> key mapping is
- * a pure function (protocol.normalize_key), so one table serves every connection. It is only read
- * and written between Python API calls, while the GIL is held.
+ * a pure function (protocol.normalize_key), so one table serves every connection. The values of a
+ * few headers with a handful of values each (Event, Privilege, ChannelState, ...) are kept the same
+ * way: one shared str per value, its hash computed once, so dispatch by event name and the live
+ * model's checks cost no allocation and no hashing. Frames are equal either way. The tables are only
+ * read and written between Python API calls, while the GIL is held.
  *
  * tests/test_speedups.py checks it against the Python parser, on the protocol tests' inputs and on
  * random ones. After editing this file, rebuild: .venv/bin/pip install -e . (./scripts/test does).
@@ -27,11 +30,24 @@
 typedef struct {
     PyObject *key; /* strong reference, never released: the table lives as long as the process */
     Py_ssize_t len;
+    int shared;    /* a name table entry whose values are kept in `values` */
     char name[MAX_NAME];
 } Entry;
 
-static Entry table[TABLE_SIZE];
-static Py_ssize_t table_used;
+typedef struct {
+    Entry *slots;
+    Py_ssize_t used;
+} Table;
+
+static Entry name_slots[TABLE_SIZE];
+static Entry value_slots[TABLE_SIZE];
+static Table names = {name_slots, 0};
+static Table values = {value_slots, 0};
+
+/* the frame keys whose values are few and repeat on every frame */
+static const char *const SHARED_VALUES[] = {
+    "event", "privilege", "response", "eventlist", "channelstate", "channelstatedesc", "language", NULL,
+};
 
 static size_t
 name_hash(const char *s, Py_ssize_t n)
@@ -42,41 +58,75 @@ name_hash(const char *s, Py_ssize_t n)
     return h;
 }
 
-/* The cached key for name s[0:n] (borrowed), or NULL. */
-static PyObject *
-table_get(const char *s, Py_ssize_t n, size_t h)
+/* The entry for s[0:n] (borrowed), or NULL. */
+static Entry *
+table_get(Table *t, const char *s, Py_ssize_t n, size_t h)
 {
     if (n > MAX_NAME)
         return NULL;
     for (size_t i = h & (TABLE_SIZE - 1);; i = (i + 1) & (TABLE_SIZE - 1)) {
-        Entry *e = &table[i];
+        Entry *e = &t->slots[i];
         if (e->key == NULL)
             return NULL;
         if (e->len == n && memcmp(e->name, s, (size_t)n) == 0)
-            return e->key;
+            return e;
     }
 }
 
-/* Keep key for name s[0:n]; returns the key the table holds for it (borrowed), or NULL when it keeps
-   none (name too long, table full). */
-static PyObject *
-table_put(const char *s, Py_ssize_t n, size_t h, PyObject *key)
+/* Keep obj for s[0:n]; returns the entry the table holds for it (borrowed), or NULL when it keeps
+   none (too long, table full). */
+static Entry *
+table_put(Table *t, const char *s, Py_ssize_t n, size_t h, PyObject *obj)
 {
-    if (n > MAX_NAME || table_used >= TABLE_SIZE / 4 * 3)
+    if (n > MAX_NAME || t->used >= TABLE_SIZE / 4 * 3)
         return NULL;
     for (size_t i = h & (TABLE_SIZE - 1);; i = (i + 1) & (TABLE_SIZE - 1)) {
-        Entry *e = &table[i];
+        Entry *e = &t->slots[i];
         if (e->key == NULL) {
             memcpy(e->name, s, (size_t)n);
             e->len = n;
-            Py_INCREF(key);
-            e->key = key;
-            table_used++;
-            return key;
+            e->shared = 0;
+            Py_INCREF(obj);
+            e->key = obj;
+            t->used++;
+            return e;
         }
         if (e->len == n && memcmp(e->name, s, (size_t)n) == 0)
-            return e->key;
+            return e;
     }
+}
+
+static int
+is_shared(PyObject *key)
+{
+    for (const char *const *k = SHARED_VALUES; *k != NULL; k++)
+        if (PyUnicode_CompareWithASCIIString(key, *k) == 0)
+            return 1;
+    return 0;
+}
+
+/* The value s[0:n] of a line: the shared str when its key's values are shared (new reference). */
+static PyObject *
+line_value(PyObject *text, const char *s, Py_ssize_t start, Py_ssize_t end, int shared)
+{
+    if (!shared || end - start > MAX_NAME)
+        return PyUnicode_Substring(text, start, end);
+    const char *v = s + start;
+    size_t h = name_hash(v, end - start);
+    Entry *e = table_get(&values, v, end - start, h);
+    if (e != NULL) {
+        Py_INCREF(e->key);
+        return e->key;
+    }
+    PyObject *value = PyUnicode_Substring(text, start, end);
+    if (value == NULL)
+        return NULL;
+    if (PyObject_Hash(value) == -1) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    table_put(&values, v, end - start, h, value); /* a full table keeps none: the value is just not shared */
+    return value;
 }
 
 static const char *
@@ -121,6 +171,7 @@ has_bare_lf(const char *s, const char *end)
 typedef struct {
     Py_ssize_t colon, end; /* offsets of ": " and of the line end */
     PyObject *key;         /* borrowed from the table, which never lets go */
+    int shared;            /* its values are shared (SHARED_VALUES) */
 } Line;
 
 enum { FAST, SLOW, BARE_LF, ERROR };
@@ -155,12 +206,12 @@ scan_piece(PyObject *text, const char *s, Py_ssize_t start, Py_ssize_t end, PyOb
         if (c == NULL || n == MAX_FAST_LINES)
             return hand_back(p, stop);
         size_t h = name_hash(p, c - p);
-        PyObject *key = table_get(p, c - p, h);
-        if (key == NULL) {
+        Entry *e = table_get(&names, p, c - p, h);
+        if (e == NULL) {
             PyObject *name = PyUnicode_Substring(text, p - s, c - s);
             if (name == NULL)
                 return ERROR;
-            key = PyDict_GetItemWithError(keys, name); /* borrowed */
+            PyObject *key = PyDict_GetItemWithError(keys, name); /* borrowed */
             Py_DECREF(name);
             if (key == NULL)
                 return PyErr_Occurred() ? ERROR : hand_back(p, stop);
@@ -168,13 +219,15 @@ scan_piece(PyObject *text, const char *s, Py_ssize_t start, Py_ssize_t end, PyOb
                 PyErr_SetString(PyExc_TypeError, "keys must map str to str");
                 return ERROR;
             }
-            key = table_put(p, c - p, h, key);
-            if (key == NULL) /* too long, or the table is full: the Python parser gives the same frame */
+            e = table_put(&names, p, c - p, h, key);
+            if (e == NULL) /* too long, or the table is full: the Python parser gives the same frame */
                 return hand_back(p, stop);
+            e->shared = is_shared(e->key);
         }
         lines[n].colon = c - s;
         lines[n].end = line_end - s;
-        lines[n].key = key;
+        lines[n].key = e->key;
+        lines[n].shared = e->shared;
         n++;
         if (q == NULL)
             break;
@@ -196,7 +249,8 @@ build_frame(PyObject *text, const Line *lines, Py_ssize_t count)
         return NULL;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *key = lines[i].key;
-        PyObject *value = PyUnicode_Substring(text, lines[i].colon + 2, lines[i].end);
+        PyObject *value = line_value(text, (const char *)PyUnicode_1BYTE_DATA(text), lines[i].colon + 2,
+                                     lines[i].end, lines[i].shared);
         if (value == NULL)
             goto error;
         PyObject *old = PyDict_GetItemWithError(frame, key); /* borrowed */

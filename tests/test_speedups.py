@@ -130,6 +130,27 @@ def test_threads_sharing_the_name_table_get_their_own_frames() -> None:
     in_fresh_process("check_threads_sharing_the_name_table")
 
 
+@needs_c
+def test_values_of_few_valued_headers_are_shared_and_a_flood_of_them_still_agrees() -> None:
+    in_fresh_process("check_shared_values")
+
+
+def check_shared_values() -> None:
+    data = b"Event: Newstate\r\nChannelState: Up\r\nChannel: PJSIP/a\r\n\r\n" * 2
+    proto = AmiProtocol()
+    proto.receive_data(data)  # names met for the first time: the Python parser takes them, and learns them
+    first, second = proto.receive_data(data)
+    # one str per Event (and ChannelState) value, its hash computed once; other values are their own
+    assert first["event"] is second["event"] and first["channelstate"] is second["channelstate"]
+    assert first["channel"] == second["channel"] and first["channel"] is not second["channel"]
+    # more distinct values than the C table keeps, values either side of its 48-byte limit, repeats
+    events = [f"Flood{i}" for i in range(2000)] + ["E" * 47, "E" * 48, "E" * 49, "E" * 400]
+    stream = b"".join(f"Event: {e}\r\nPrivilege: p{i % 7}\r\nEvent: {e}\r\n\r\n".encode() for i, e in enumerate(events))
+    got = both([stream, stream])
+    assert len(got) == 2 * len(events)
+    assert got[-1] == {"event": ["E" * 400, "E" * 400], "privilege": f"p{(len(events) - 1) % 7}"}
+
+
 def check_many_distinct_names_and_long_names() -> None:
     # more names than the C table keeps, and names either side of its 48-byte limit
     names = [f"X-Header-{i}" for i in range(2000)] + ["N" * 47, "N" * 48, "N" * 49, "N" * 400]
