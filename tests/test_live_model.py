@@ -130,6 +130,37 @@ def test_unknown_fields_are_kept_never_a_warning(caplog: pytest.LogCaptureFixtur
     assert caplog.records == []
 
 
+def test_the_newest_word_on_each_field_wins_whichever_event_said_it() -> None:
+    model = synced_model()
+    feed(model, newchannel("1.1", "PJSIP/100-1", "6"))
+    feed(model, event("Newexten", snapshot("1.1", "PJSIP/100-1"), application="Dial", appdata="PJSIP/2"))
+    # an event without a snapshot (OriginateResponse's shape) adds its fields ...
+    feed(model, {"event": "OriginateResponse", "uniqueid": "1.1", "context": "from-api", "reason": "4"})
+    c = model.view("channels")["1.1"]
+    assert (c.context, c.fields["reason"], c.application) == ("from-api", "4", "Dial")
+    # ... until a newer snapshot says otherwise; what it does not say stays
+    changes = feed(model, event("Newstate", snapshot("1.1", "PJSIP/100-1", "6", context="next")))
+    assert changes[0][1][1]["context"] == "next"
+    c = model.view("channels")["1.1"]
+    assert (c.context, c.fields["reason"], c.application, c.app_data) == ("next", "4", "Dial", "PJSIP/2")
+    # a Rename's snapshot may still carry the old name: the change is told with the new one
+    changes = feed(model, event("Rename", snapshot("1.1", "PJSIP/100-1"), newname="PJSIP/100-1<ZOMBIE>"))
+    assert names(changes) == ["channel_changed"]
+    assert changes[0][1][0].name == changes[0][1][1]["channel"] == "PJSIP/100-1<ZOMBIE>"
+    # the same rules whether anyone listens or not
+    quiet = synced_model()
+    quiet.track_changes = False
+    for frame in [
+        newchannel("1.1", "PJSIP/100-1", "6"),
+        event("Newexten", snapshot("1.1", "PJSIP/100-1"), application="Dial", appdata="PJSIP/2"),
+        {"event": "OriginateResponse", "uniqueid": "1.1", "context": "from-api", "reason": "4"},
+        event("Newstate", snapshot("1.1", "PJSIP/100-1", "6", context="next")),
+        event("Rename", snapshot("1.1", "PJSIP/100-1"), newname="PJSIP/100-1<ZOMBIE>"),
+    ]:
+        quiet.feed(frame, T)
+    assert quiet.snapshot()["channels"] == model.snapshot()["channels"]
+
+
 def test_calls_group_channels_by_linkedid_and_follow_a_linkedid_change() -> None:
     model = synced_model()
     changes = feed(model, newchannel("1.1", "Local/a;1"), newchannel("1.2", "Local/a;2", linkedid="1.1"))

@@ -27,20 +27,9 @@ class EventHandlers(ModelBase):
             self._add(frame, now)
 
     def _on_rename(self, frame: Frame, now: float) -> None:
-        uid = frame.get("uniqueid")
-        rec = self._s.chans.get(uid) if isinstance(uid, str) else None
-        if rec is not None and isinstance(frame.get("newname"), str):
-            self._update(rec.frame["uniqueid"], frame, now)
-            rec.extra["channel"] = frame["newname"]
-
-    def _on_newexten(self, frame: Frame, now: float) -> None:
-        uid = frame.get("uniqueid")
-        rec = self._s.chans.get(uid) if isinstance(uid, str) else None
-        if rec is not None:
-            self._update(rec.frame["uniqueid"], frame, now)
-            extra = rec.extra
-            extra["application"] = frame.get("application", "")
-            extra["appdata"] = frame.get("appdata", "")
+        uid, newname = frame.get("uniqueid"), frame.get("newname")
+        if isinstance(uid, str) and isinstance(newname, str):  # its snapshot may still hold the old name
+            self._update(uid, {**frame, "channel": newname}, now)
 
     def _on_hangup(self, frame: Frame, now: float) -> None:
         uid = frame.get("uniqueid")
@@ -67,14 +56,14 @@ class EventHandlers(ModelBase):
         if b is None:
             self._s.bridges[bid] = _Bridge(fields, now)  # type: ignore[arg-type]
             self._dirty = True
-            if self.track_changes and not self._replaying:
+            if self._tracking:
                 self._emit("bridge_added", self._s.bridge(bid))
         else:
             changes = {k: v for k, v in fields.items() if b.fields.get(k) != v and k != "bridgenumchannels"}
             b.fields.update(fields)  # type: ignore[arg-type]
             if changes:
                 self._dirty = True
-                if self.track_changes and not self._replaying:
+                if self._tracking:
                     self._emit("bridge_changed", self._s.bridge(bid), changes)
         return bid
 
@@ -127,7 +116,7 @@ class EventHandlers(ModelBase):
         return q
 
     def _queue_changed(self, q: _Queue) -> None:
-        if self.track_changes and not self._replaying:
+        if self._tracking:
             self._emit("queue_changed", self._queue(q.fields["queue"], q))
 
     def _on_member(self, frame: Frame, now: float) -> None:
@@ -188,7 +177,6 @@ HANDLERS: dict[str, _Handler] = {
     "Newchannel": EventHandlers._on_newchannel,
     "Hangup": EventHandlers._on_hangup,
     "Rename": EventHandlers._on_rename,
-    "Newexten": EventHandlers._on_newexten,
     "BridgeCreate": EventHandlers._on_bridge_create,
     "BridgeEnter": EventHandlers._on_bridge_enter,
     "BridgeLeave": EventHandlers._on_bridge_leave,

@@ -63,7 +63,7 @@ class ListMerge(ModelBase):
         before = self._s.copy()
         getattr(self, "_list_" + part.domain)(part.items, now)
         self._s.reindex()
-        self._replaying = True
+        self._set_replaying(True)
         try:
             domain = part.domain
             for frame, when in self._log or ():
@@ -76,7 +76,7 @@ class ListMerge(ModelBase):
                 elif "uniqueid" in frame:
                     self._update(frame["uniqueid"], frame, when)  # type: ignore[arg-type]
         finally:
-            self._replaying = False
+            self._set_replaying(False)
         self._dirty = True
         repaired = self._diff(before, now)
         if part.reason == "reconcile" and any(repaired.values()):
@@ -99,15 +99,13 @@ class ListMerge(ModelBase):
             bridge_id = fields.pop("bridgeid", "") or None
             duration = _duration(fields.pop("duration", ""))
             rec = old.get(uid)
-            if rec is not None:
-                rec = rec.copy()
-                rec.frame = fields
-                rec.extra.pop("application", None)
-                rec.extra.pop("appdata", None)
-                rec.bridge_id = bridge_id
+            up = fields.get("channelstate") == "6"
+            if rec is not None:  # the list is newer than every event before it
+                answered = rec.answered if rec.answered is not None or not up else now
+                rec = _Chan(fields, rec.created, answered, bridge_id)
             else:
                 created = now - duration
-                rec = _Chan(fields, created, created if fields.get("channelstate") == "6" else None, bridge_id)
+                rec = _Chan(fields, created, created if up else None, bridge_id)
             new[uid] = rec
         self._s.chans = new
 

@@ -49,7 +49,6 @@ class LiveModel(EventHandlers, ListMerge):
             raise ValueError("max_channels must be positive")
         self.max_channels = max_channels
         self.lock = threading.RLock()
-        self.track_changes = True  # False: keep the state, build no objects for events nobody listens to
         self.synced = False
         self.unavailable: dict[str, str] = {}  # list -> why (its error message)
         self.outbox: list[dict[str, str]] = []  # actions to send
@@ -58,6 +57,7 @@ class LiveModel(EventHandlers, ListMerge):
         self._parts: dict[str, _Part] = {}  # by ActionID
         self._log: list[tuple[Frame, float]] | None = None  # events kept while a list is out
         self._replaying = False
+        self.track_changes = True
         self._booted = False
         self._over_cap = False
         self._dirty = True
@@ -92,22 +92,24 @@ class LiveModel(EventHandlers, ListMerge):
         with self.lock:
             if self._parts:  # a list is out: its frames carry its ActionID
                 action_id = frame.get("actionid")
-                if action_id is not None and action_id.__class__ is str and action_id in self._parts:
+                if action_id.__class__ is str and action_id in self._parts:
                     self._list_frame(self._parts[action_id], frame, now)
                     return self._take()
-            event = frame.get("event")
-            handler = HANDLERS.get(event) if event.__class__ is str else None
-            if handler is None:
+            try:
+                handler = HANDLERS.get(frame.get("event"))  # type: ignore[arg-type]
+            except TypeError:  # a repeated Event header
+                handler = None
+            if handler is not None:
+                if self._log is not None:
+                    self._keep(frame, now)
+                handler(self, frame, now)
+            else:  # the common case: an event about a channel, carrying its snapshot
                 uid = frame.get("uniqueid")
-                if uid is None or uid.__class__ is not str:
+                if uid.__class__ is not str:
                     return _NO_CHANGES
                 if self._log is not None:
                     self._keep(frame, now)
                 self._update(uid, frame, now)
-            else:
-                if self._log is not None:
-                    self._keep(frame, now)
-                handler(self, frame, now)
             return self._take() if self._changes else _NO_CHANGES
 
     def _keep(self, frame: Frame, now: float) -> None:

@@ -53,6 +53,8 @@ _PREFIXED = {
     "BlindTransfer": ("transferer", "transferee"),
 }
 # a list part: (its action, the events that are its items)
+_SNAPSHOT_KEYS = {p: tuple((name, p + name) for name in _SNAPSHOT) for ps in _PREFIXED.values() for p in ps}
+_APP = {"application": 0, "appdata": 1}
 LISTS = {
     "channels": ("CoreShowChannels", ("CoreShowChannel",)),
     "bridges": ("BridgeList", ("BridgeListItem",)),
@@ -96,9 +98,12 @@ def _duration(text: str) -> float:
 
 class _Chan:
     """A channel: the last event that carried its whole snapshot (Asterisk 12+ channel events all do),
-    kept as it is (no copy per event), and the few fields other events add (``extra``)."""
+    kept as it is, never copied (``prefix`` names the snapshot when the event is about another channel:
+    DialBegin's ``Dest...``); the last frame that told its dialplan application (``app``: a Newexten, or
+    the channel list's item); and the fields of later events that carry no snapshot (``extra``, dropped
+    where a newer snapshot says otherwise). ``linkedid`` is the snapshot's (the calls are indexed by it)."""
 
-    __slots__ = ("answered", "bridge_id", "created", "extra", "frame")
+    __slots__ = ("answered", "app", "bridge_id", "created", "extra", "frame", "linkedid", "prefix")
 
     def __init__(
         self,
@@ -107,27 +112,48 @@ class _Chan:
         answered: float | None,
         bridge_id: str | None,
         extra: dict[str, Any] | None = None,
+        prefix: str = "",
+        app: Mapping[str, Any] | None = None,
     ) -> None:
         self.frame = frame  # never changed in place: replaced by the next snapshot
+        self.prefix = prefix
+        self.app = frame if app is None else app
         self.extra: dict[str, Any] = {} if extra is None else extra
         self.created = created
         self.answered = answered
         self.bridge_id = bridge_id
+        self.linkedid: str = frame.get(prefix + "linkedid") or frame[prefix + "uniqueid"]
 
     def get(self, key: str) -> Any:
         extra = self.extra
         if extra and key in extra:
             return extra[key]
-        return self.frame.get(key)
+        value = self.frame.get(self.prefix + key) if self.prefix else self.frame.get(key)
+        if value is None and key in _APP:
+            return self.app.get(key, "")
+        return value
+
+    def drop_said(self, frame: Mapping[str, Any], prefix: str) -> None:
+        """A newer snapshot came: what ``extra`` held that it says again is out of date."""
+        extra = self.extra
+        for key in [k for k in extra if (prefix + k) in frame]:
+            del extra[key]
 
     @property
     def fields(self) -> dict[str, Any]:
-        fields = dict(self.frame)
+        frame = self.frame
+        if self.prefix:
+            fields = {name: frame[key] for name, key in _SNAPSHOT_KEYS[self.prefix] if key in frame}
+        else:
+            fields = _clean(dict(frame))
+        if "application" not in fields:
+            fields["application"] = self.app.get("application", "")
+            fields["appdata"] = self.app.get("appdata", "")
         fields.update(self.extra)
-        return _clean(fields)
+        return fields
 
     def copy(self) -> _Chan:
-        return _Chan(self.frame, self.created, self.answered, self.bridge_id, dict(self.extra))
+        return _Chan(self.frame, self.created, self.answered, self.bridge_id, dict(self.extra), self.prefix, self.app)
 
     def public(self) -> Channel:
         return channel_of(self.fields, self.bridge_id, self.created, self.answered)
@@ -195,7 +221,7 @@ class _State:
     def reindex(self) -> None:
         self.links, self.members = {}, {}
         for uid, c in self.chans.items():
-            self.links.setdefault(c.get("linkedid") or uid, set()).add(uid)
+            self.links.setdefault(c.linkedid, set()).add(uid)
             if c.bridge_id:
                 self.members.setdefault(c.bridge_id, set()).add(uid)
 
@@ -209,14 +235,10 @@ class _State:
         return bridge_of(b.fields, frozenset(self.members.get(bid, ())), b.created)
 
 
-_SNAPSHOT_KEYS = {p: tuple((name, p + name) for name in _SNAPSHOT) for ps in _PREFIXED.values() for p in ps}
-
-
 class ModelBase:
     """The state and the record operations; see LiveModel."""
 
     lock: threading.RLock
-    track_changes: bool
     synced: bool
     unavailable: dict[str, str]
     outbox: list[dict[str, str]]
@@ -225,11 +247,27 @@ class ModelBase:
     _s: _State
     _parts: dict[str, _Part]
     _log: list[tuple[Frame, float]] | None
-    _replaying: bool
+    _replaying: bool  # applying the kept events again (see _apply_list): nothing is reported
+    _track = True
+    _tracking = True  # track_changes and not _replaying, read on every event
     _booted: bool  # FullyBooted seen since the login
     _over_cap: bool
     _dirty: bool
     _changes: list[Change]
+
+    @property
+    def track_changes(self) -> bool:
+        """False: keep the state, build no objects for events nobody listens to (the hot path)."""
+        return self._track
+
+    @track_changes.setter
+    def track_changes(self, on: bool) -> None:
+        self._track = on
+        self._tracking = on and not self._replaying
+
+    def _set_replaying(self, on: bool) -> None:
+        self._replaying = on
+        self._tracking = self._track and not on
 
     @staticmethod
     def _queue(name: str, q: _Queue) -> Queue:
@@ -242,14 +280,14 @@ class ModelBase:
         s = self._s
         rec = _Chan(frame, now, now if frame.get("channelstate") == "6" else None, None)
         s.chans[uid] = rec
-        linkedid = frame.get("linkedid") or uid
+        linkedid = rec.linkedid
         call = s.links.get(linkedid)
         if call is None:
             s.links[linkedid] = {uid}
         else:
             call.add(uid)
         self._dirty = True
-        if self.track_changes and not self._replaying:
+        if self._tracking:
             self._emit("channel_added", rec.public())
             if call is None:
                 self._emit("call_started", s.call(linkedid))
@@ -271,7 +309,7 @@ class ModelBase:
         if rec is None:
             return
         self._dirty = True
-        linkedid = rec.get("linkedid") or uid
+        linkedid = rec.linkedid
         call = s.links.get(linkedid)
         ended = False
         if call is not None:
@@ -281,7 +319,7 @@ class ModelBase:
                 ended = True
         if rec.bridge_id:
             self._unbridge(uid, rec.bridge_id)
-        if not self.track_changes or self._replaying:
+        if not self._tracking:
             return
         if frame is not None and "channelstate" in frame:
             rec.frame = frame  # the Hangup: its cause, and the last snapshot
@@ -295,35 +333,56 @@ class ModelBase:
             members.discard(uid)
             if not members:
                 del self._s.members[bid]
-        if self.track_changes and not self._replaying and bid in self._s.bridges:
+        if self._tracking and bid in self._s.bridges:
             self._emit("bridge_changed", self._s.bridge(bid), {"channels": frozenset(self._s.members.get(bid, ()))})
 
     def _update(self, uid: str, frame: Mapping[str, Any], now: float, prefix: str = "") -> None:
+        """An event about channel ``uid`` (``prefix``: the other channel an event describes, DialBegin's
+        ``Dest...``). The hot path: with nobody listening it mostly swaps a reference."""
         rec = self._s.chans.get(uid)
         if rec is None:
             return
-        if prefix:  # the snapshot of another channel of the event: DestChannel, DestUniqueid, ...
-            frame = {name: frame[key] for name, key in _SNAPSHOT_KEYS[prefix] if key in frame}
-        tracking = self.track_changes and not self._replaying
-        if tracking:
-            get = rec.get
-            changes = {k: v for k, v in frame.items() if get(k) != v and k not in _NOT_FIELDS}
-            if not changes:
-                return
-        if "channelstate" in frame:  # a whole snapshot: it replaces the last one
-            old_link = rec.frame.get("linkedid")
-            rec.frame = frame
-            if rec.answered is None and frame["channelstate"] == "6":
-                rec.answered = now
-            new_link = frame.get("linkedid")
-            if new_link != old_link:
-                self._relink(uid, old_link or uid, new_link or uid)
-        else:
+        if self._tracking:
+            self._update_tracked(uid, rec, frame, now, prefix)
+            return
+        state = frame.get(prefix + "channelstate") if prefix else frame.get("channelstate")
+        if state is None:
             rec.extra.update(frame)
             _clean(rec.extra)
+        else:
+            self._snapshot(uid, rec, frame, prefix, state, now)
         self._dirty = True
-        if tracking:
-            self._emit("channel_changed", rec.public(), changes)
+
+    def _update_tracked(self, uid: str, rec: _Chan, frame: Mapping[str, Any], now: float, prefix: str) -> None:
+        if prefix:  # what changed is told in the channel's own field names
+            frame = {name: frame[key] for name, key in _SNAPSHOT_KEYS[prefix] if key in frame}
+        get = rec.get
+        changes = {k: v for k, v in frame.items() if get(k) != v and k not in _NOT_FIELDS}
+        if not changes:
+            return
+        state = frame.get("channelstate")
+        if state is None:
+            rec.extra.update(frame)
+            _clean(rec.extra)
+        else:
+            self._snapshot(uid, rec, frame, "", state, now)
+        self._dirty = True
+        self._emit("channel_changed", rec.public(), changes)
+
+    def _snapshot(self, uid: str, rec: _Chan, frame: Mapping[str, Any], prefix: str, state: Any, now: float) -> None:
+        """A whole snapshot of the channel replaces the last one."""
+        if rec.extra:
+            rec.drop_said(frame, prefix)
+        rec.frame = frame
+        rec.prefix = prefix
+        if not prefix and "application" in frame:  # a Newexten
+            rec.app = frame
+        if rec.answered is None and state == "6":
+            rec.answered = now
+        link = (frame.get(prefix + "linkedid") if prefix else frame.get("linkedid")) or uid
+        if link != rec.linkedid:
+            self._relink(uid, rec.linkedid, link)
+            rec.linkedid = link
 
     def _relink(self, uid: str, old: str, new: str) -> None:
         """A channel's Linkedid changed (after Action: Bridge): it moves to another call."""
@@ -341,7 +400,7 @@ class ModelBase:
             started = True
         else:
             joined.add(uid)
-        if self.track_changes and not self._replaying:
+        if self._tracking:
             if ended:
                 self._emit("call_ended", Call(old, frozenset({uid}), s.chans[uid].created))
             if started:
@@ -358,7 +417,7 @@ class ModelBase:
             self._unbridge(uid, old)
         if bridge_id:
             s.members.setdefault(bridge_id, set()).add(uid)
-        if self.track_changes and not self._replaying:
+        if self._tracking:
             self._emit("channel_changed", rec.public(), {"bridge_id": bridge_id})
             if bridge_id and bridge_id in s.bridges:
                 self._emit("bridge_changed", s.bridge(bridge_id), {"channels": frozenset(s.members[bridge_id])})
@@ -370,5 +429,5 @@ class ModelBase:
         return changes
 
     def _emit(self, name: str, *args: Any) -> None:
-        if self.track_changes and not self._replaying:
+        if self._tracking:
             self._changes.append((name, args))

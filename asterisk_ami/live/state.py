@@ -109,10 +109,11 @@ class LiveState(HandlerRegistry, EventEmitter):
         if self._version != self.handlers_version:  # build event objects only for events someone listens to
             self._version = self.handlers_version
             self.model.track_changes = bool(self.event_names() & LIVE_EVENTS)
-        changes = self.model.feed(frame, time.time())
+        model = self.model
+        changes = model.feed(frame, time.time())
         if changes:
             self._emit_changes(changes)
-        if self.model.outbox:
+        if model.outbox:
             self._send_outbox()
 
     def _login_actions(self) -> list[dict[str, str]]:
