@@ -10,13 +10,14 @@ RSS is per scenario and no client shares a GIL with a server; servers are proces
   FakeAsterisk-served throughput pair to show the dedicated firehose does not flatter the numbers).
 
 Rows: the bare baseline loop (recv + split + one dict per frame, the issue's definition), the library
-through ``ami_data`` (with and without ``identifier``, and in pure Python), panoramisk and asterisk-ami
+through ``ami_data`` (with and without ``identifier``, in pure Python, and with a ``LiveState``
+attached), panoramisk and asterisk-ami
 0.1.7 from PyPI and the node clients asterisk-ami 0.1.0 (the original) and asterisk-manager 0.2.0
 (``benchmarks/node_client.js``) when available (``--install-comparisons`` puts them in
 ``benchmarks/.vendor/`` with pip and npm), the parser alone in memory (C fast path and pure Python),
 Ping round trips (bare socket vs ``ami.request``) against FakeAsterisk and a real Asterisk
 (``AMI_HOST``/``AMI_PORT``/``AMI_USERNAME``/``AMI_SECRET`` or ``--asterisk``), peak RSS over 1,000,000
-events, and 100 clients in one process.
+events, a live state tracking 1,000 concurrent channels, and 100 clients in one process.
 
 ``--check`` is the regression guard for CI: it exits 1 when a same-run ratio or bound is broken by a
 generous margin (see ``CHECKS``); it is never a timed test.
@@ -67,6 +68,9 @@ MIN_LIB_RATIO = 1.0  # ami_data throughput / bare loop throughput (the issue's t
 MIN_PURE_RATIO = 0.5  # the same without the C fast path (~0.75x measured)
 MIN_ASYNCIO_RATIO = 1.0  # asyncio ami_data / bare loop (target 1.5x)
 MIN_STREAM_RATIO = 0.7  # async for frame in ami.events() / bare loop (target 1.0x)
+MIN_LIVE_RATIO = 0.9  # ami_data with a LiveState attached / bare loop (target 1.0x, ~1.1x measured)
+MAX_LIVE_RSS_MB = 80.0  # peak RSS of a process tracking 1,000 concurrent channels (~31 MB measured)
+MAX_LIVE_KB_PER_CHANNEL = 8.0  # the model's heap per tracked channel (~2.3 KB measured)
 MIN_VS_PANORAMISK = 3.0  # asyncio ami_data / panoramisk, when that row ran (target 5x)
 MIN_VS_NODE = 1.5  # threaded ami_data / the node original, when that row ran (target 2x)
 MIN_PARSER_RATIO = 1.0  # AmiProtocol / bare loop, in memory (~2.8x measured; pure Python ~0.88x)
@@ -79,6 +83,7 @@ THROUGHPUT_FLOORS = {
     "lib_pure": MIN_PURE_RATIO,
     "lib_asyncio": MIN_ASYNCIO_RATIO,
     "lib_asyncio_stream": MIN_STREAM_RATIO,
+    "lib_live": MIN_LIVE_RATIO,
 }
 PARSER_FLOORS = {"parser_lib": MIN_PARSER_RATIO}
 
@@ -112,6 +117,7 @@ THROUGHPUT_ROWS = {  # row -> (label, scenario, its arguments, pure Python)
     "lib": ("asterisk_ami: ami_data handler", "lib", [], False),
     "lib_identifier": ("asterisk_ami: ami_data handler, identifier set", "lib", ["--identifier", "pbx-1"], False),
     "lib_pure": ("asterisk_ami: ami_data handler, pure Python (ASTERISK_AMI_PURE_PYTHON=1)", "lib", [], True),
+    "lib_live": ("asterisk_ami: ami_data handler, LiveState attached", "lib", ["--live"], False),
     "lib_asyncio": ("asterisk_ami.asyncio: ami_data handler", "lib_asyncio", [], False),
     "lib_asyncio_stream": ("asterisk_ami.asyncio: async for frame in ami.events()", "lib_asyncio", ["--stream"], False),
     "pypi_ami": ("asterisk-ami 0.1.7 (PyPI): add_event_listener", "pypi_ami", [], False),
@@ -119,7 +125,7 @@ THROUGHPUT_ROWS = {  # row -> (label, scenario, its arguments, pure Python)
     "node_ami": ("asterisk-ami 0.1.0 for node (the original): ami_data", "node", [], False),
     "node_manager": ("asterisk-manager 0.2.0 for node: managerevent", "node", [], False),
 }
-LIB_ROWS = ("lib", "lib_identifier", "lib_pure", "lib_asyncio", "lib_asyncio_stream")
+LIB_ROWS = ("lib", "lib_identifier", "lib_pure", "lib_live", "lib_asyncio", "lib_asyncio_stream")
 
 
 def throughput(run: Run) -> None:
@@ -282,8 +288,25 @@ def memory(run: Run) -> None:
     run.rows.append(Row(label, text, fmt_ratio(mem["rate"], run.base_rate), mem["peak_rss_mb"]))
 
 
+def live(run: Run) -> None:
+    """5. The live state: 1,000 concurrent channels tracked (its throughput is the lib_live row)."""
+    channels = 1000
+    log(f"live state: {channels:,} concurrent channels tracked")
+    result = run_scenario("live_memory", "--channels", str(channels))
+    run.results["live_memory"] = result
+    label = f"live state: {channels:,} concurrent channels tracked"
+    if "error" in result:
+        run.rows.append(Row(label, f"failed: {result['error']}", "-", None, result))
+        return
+    text = (
+        f"{result['channels']:,} channels, {result['calls']:,} calls, {result['bridges']:,} bridges;"
+        f" model heap {result['model_kb_per_channel']:.1f} KB per channel"
+    )
+    run.rows.append(Row(label, text, "-", result["peak_rss_mb"], result))
+
+
 def scale(run: Run) -> None:
-    """5. Many connections in one process: threaded clients, and connections in one asyncio loop."""
+    """6. Many connections in one process: threaded clients, and connections in one asyncio loop."""
     for key, scenario, clients, what in (
         ("scale", "scale", run.clients, "clients in one process"),
         ("scale_asyncio", "scale_asyncio", run.aio_clients, "asyncio connections in one event loop"),
@@ -306,7 +329,7 @@ def scale(run: Run) -> None:
 
 
 def profile(run: Run) -> str | None:
-    """6. ``--profile``: cProfile of the ami_data scenario, every thread."""
+    """7. ``--profile``: cProfile of the ami_data scenario, every thread."""
     with server("firehose.py", "--events", str(run.events), *run.corpus) as port:
         log("profiling the ami_data scenario (cProfile on every thread)")
         prof = run_scenario("lib", "--port", str(port), "--events", str(run.events), "--profile", *run.corpus)
@@ -349,6 +372,23 @@ CHECKS: list[tuple[str, Callable[[Run], bool | None]]] = [
     (
         f"asyncio ami_data >= {MIN_VS_PANORAMISK}x panoramisk",
         lambda r: ratio_at_least(r, "lib_asyncio", MIN_VS_PANORAMISK, "panoramisk"),
+    ),
+    (
+        f"ami_data with a LiveState attached >= {MIN_LIVE_RATIO}x bare loop",
+        lambda r: ratio_at_least(r, "lib_live", MIN_LIVE_RATIO),
+    ),
+    (
+        "the LiveState tracked the stream and synced in every lib_live run",
+        lambda r: all(s.get("live_synced") and s.get("live_channels") is not None for s in r.runs.get("lib_live", [])),
+    ),
+    (
+        f"live state, 1,000 channels: peak RSS < {MAX_LIVE_RSS_MB:.0f} MB,"
+        f" model <= {MAX_LIVE_KB_PER_CHANNEL:.0f} KB per channel",
+        lambda r: (
+            bool(r.results["live_memory"].get("complete"))
+            and float(r.results["live_memory"].get("peak_rss_mb", 1e9)) < MAX_LIVE_RSS_MB
+            and float(r.results["live_memory"].get("model_kb_per_channel", 1e9)) <= MAX_LIVE_KB_PER_CHANNEL
+        ),
     ),
     (f"ami_data >= {MIN_VS_NODE}x the node original", lambda r: ratio_at_least(r, "lib", MIN_VS_NODE, "node_ami")),
     (
@@ -477,6 +517,7 @@ def main() -> int:
     parser(run)
     latency(run)
     memory(run)
+    live(run)
     scale(run)
     profile_text = profile(run) if args.profile else None
     checks = [(name, test(run)) for name, test in CHECKS]
