@@ -31,6 +31,15 @@ def _plain(obj: Any) -> dict[str, Any]:
     return out
 
 
+class _Plain:
+    """``to_dict()``: the object as JSON-ready data."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
 def as_int(value: object, default: int = 0) -> int:
     try:
         return int(str(value))
@@ -43,7 +52,7 @@ def as_bool(value: object) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Channel:
+class Channel(_Plain):
     """One channel, keyed by ``uniqueid``. ``created``/``answered`` are wall-clock seconds (``time.time()``);
     ``cause``/``cause_txt`` are set on the object ``channel_removed`` hands out."""
 
@@ -69,24 +78,18 @@ class Channel:
     cause_txt: str | None = None
     fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class Call(_Plain):
     """The channels that share a ``linkedid`` (one call, however many legs)."""
 
     linkedid: str
     channels: frozenset[str]  # uniqueids
     started: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Bridge:
+class Bridge(_Plain):
     """A bridge, keyed by its ``BridgeUniqueid``; ``channels`` are the member uniqueids."""
 
     uniqueid: str
@@ -99,12 +102,9 @@ class Bridge:
     created: float
     fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class QueueMember:
+class QueueMember(_Plain):
     """A queue member, keyed by its interface (``Location`` in lists, ``Interface`` in events)."""
 
     interface: str
@@ -124,12 +124,9 @@ class QueueMember:
     wrapuptime: int
     fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Queue:
+class Queue(_Plain):
     """A queue: its counters (from ``QueueParams``, kept current by the events), members by interface,
     and the waiting callers' uniqueids in position order."""
 
@@ -147,9 +144,6 @@ class Queue:
     members: Mapping[str, QueueMember]
     callers: tuple[str, ...]
     fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
 
 
 def channel_of(fields: Mapping[str, str], bridge_id: str | None, created: float, answered: float | None) -> Channel:
