@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from . import __version__
 from .client import AsteriskAmi
 from .errors import ActionError, AmiError, InvalidMessageError
+from .filters import name_filter
 from .protocol import add_value, normalize_key
 
 PROG = "asterisk-ami"
@@ -305,7 +306,9 @@ def _restore_signals(previous: dict[int, SignalHandler]) -> None:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    ami = _client(args)
+    # Asterisk sends only the named events (a filter per name, in the syntax every version has); the
+    # printer still matches them, for the events sent before the filters are in
+    ami = _client(args, event_filters=[name_filter(name) for name in args.event])
     try:
         return _stream_events(ami, args, args.timeout)
     finally:

@@ -36,7 +36,7 @@ from .handlers import Call, handler_name
 from .originate import EVENT as ORIGINATE_EVENT
 from .originate import OriginateResult, originate_message, result_timeout
 from .protocol import Frame
-from .session import AmiSession, ClientState, Closed, Event, FramesReceived, LoggedIn, TimedOut, redact
+from .session import AmiSession, ClientState, Closed, Event, FramesReceived, LoggedIn, redact
 from .shell import ShellBase, library_events, settle
 
 logger = logging.getLogger("asterisk_ami")
@@ -290,8 +290,9 @@ class AsteriskAmi(ShellBase, EventEmitter):
         for event in events:  # only timeouts come from here: nothing that blocks on the queue
             if isinstance(event, ActionDone):
                 settle(event)
-            elif isinstance(event, TimedOut):
-                self._queue.put(Emit("ami_socket_timeout"))
+            else:  # the keepalive's ami_socket_timeout, a filter that got no answer
+                for name, args in library_events(event):
+                    self._queue.put(Emit(name, args))
         if close:
             self._wake()
 

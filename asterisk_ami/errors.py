@@ -65,6 +65,15 @@ class ActionError(AmiError):
         self.result = result
 
 
+class EventFilterError(ActionError):
+    """Asterisk refused a filter of ``event_filters`` (or did not answer it); the connection stays up and
+    the events that filter was for are not filtered. ``expression`` is the filter as given."""
+
+    def __init__(self, message: str, expression: str, frame: dict[str, Any] | None = None) -> None:
+        super().__init__(message, frame)
+        self.expression = expression
+
+
 class UsageError(AmiError, RuntimeError):
     """The API was called in a way that cannot work (e.g. a blocking wait on the reader thread)."""
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import re
 import ssl as _ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import HeaderInjectionError
+from .filters import check_filters
 
 _BAD_CHARS = re.compile("[\r\n\x00]")
 
@@ -41,6 +42,8 @@ class AmiOptions:
     reconnect_max: float | None = None  # milliseconds; set for exponential backoff with jitter
     logoff_timeout: float = 2.0  # seconds disconnect() waits for Goodbye before closing
     action_timeout: float | None = None  # default timeout of action(); None: wait forever
+    # server-side filters, written with Action: Filter after every login (filters.py has the syntax)
+    event_filters: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.port is None:
@@ -53,6 +56,7 @@ class AmiOptions:
         if self.reconnect_after < 0:
             raise ValueError("reconnect_after must be >= 0")
         "".encode(self.ami_encoding)  # LookupError now rather than on the reader thread
+        self.event_filters = check_filters(self.event_filters)
         # these go into the Login action: refuse CR/LF/NUL now, by name, never echoing the value
         for name in ("username", "password", "events"):
             value = getattr(self, name)

@@ -19,8 +19,9 @@ Rules that live here and nowhere else:
 
 * The session writes ``Login`` (or ``Challenge`` then an MD5 ``Login``) as soon as it is made; the login
   must be answered within ``connect_timeout`` of ``now`` at creation, or :class:`TimedOut`.
-* Right after the login answer come the shell's login actions (written at every login), then the
-  actions sent before the login was answered, in order.
+* Right after the login answer come the ``event_filters`` (``Action: Filter``), then the shell's login
+  actions (both written at every login), then the actions sent before the login was answered, in
+  order. A filter Asterisk refuses is :class:`FilterRejected`; the session stays open.
 * A refused login (or challenge) is *fatal*: :class:`Closed` says so and a shell must not reconnect.
 * Keepalive: after ``ping_interval`` seconds without a byte from the server a ``Ping`` is written; no byte
   within ``ping_timeout`` after it is :class:`TimedOut`.
@@ -38,15 +39,18 @@ from typing import TypeAlias
 
 from .actions import ActionDone, ActionResult, ActionTracker, PendingAction, ResponseCallback
 from .errors import (
+    ActionError,
     ActionTimeoutError,
     AmiError,
     AuthenticationError,
     ConnectionLostError,
     ConnectTimeoutError,
+    EventFilterError,
     InvalidMessageError,
     NotConnectedError,
     ProtocolError,
 )
+from .filters import filter_message
 from .options import AmiOptions
 from .protocol import (
     ActionIdGenerator,
@@ -141,6 +145,14 @@ class Failed:
 
 
 @dataclass(frozen=True, slots=True)
+class FilterRejected:
+    """Asterisk refused (or did not answer) a filter of ``event_filters``: ``ami_socket_error(error)``;
+    the connection stays up."""
+
+    error: EventFilterError
+
+
+@dataclass(frozen=True, slots=True)
 class ServerClosed:
     """The server closed the connection (``ami_socket_end``)."""
 
@@ -155,7 +167,18 @@ class Closed:
     fatal: bool
 
 
-Event: TypeAlias = FramesReceived | LoggedIn | LoginRefused | ActionDone | TimedOut | Failed | ServerClosed | Closed
+Event: TypeAlias = (
+    FramesReceived | LoggedIn | LoginRefused | ActionDone | TimedOut | Failed | FilterRejected | ServerClosed | Closed
+)
+
+
+class _FilterWaiter:
+    """The waiter of a filter's action: its answer is the session's business, not a future's."""
+
+    __slots__ = ("expression",)
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
 
 
 def prepare_action(
@@ -293,7 +316,7 @@ class AmiSession:
             return
         self.frames_received += len(frames)
         if self.state in _LOGGING_IN:
-            frames = self._login_frames(frames)
+            frames = self._login_frames(frames, now)
             if not frames:
                 return
         if not len(self._tracker):
@@ -306,7 +329,7 @@ class AmiSession:
             done = feed(frame)
             if done is not None:
                 self._events.append(FramesReceived(batch))
-                self._events.append(done)
+                self._action_done(done)
                 batch = []
         if batch:
             self._events.append(FramesReceived(batch))
@@ -335,6 +358,8 @@ class AmiSession:
             self._had_error = True
         self._prelogin.clear()
         for entry in self._tracker.drain():
+            if entry.waiter.__class__ is _FilterWaiter:
+                continue  # the next login writes it again
             lost = ConnectionLostError("connection to Asterisk closed before the result arrived")
             self._events.append(ActionDone(entry, None, lost))
         self._set_state(_S.CLOSED)
@@ -358,7 +383,7 @@ class AmiSession:
         if deadline is not None and now >= deadline:
             for entry in self._tracker.expire(now):
                 timeout = ActionTimeoutError(f"{entry.name} ({entry.action_id}): no result in time")
-                self._events.append(ActionDone(entry, None, timeout))
+                self._action_done(ActionDone(entry, None, timeout))
         if state is _S.OPEN and o.ping_interval:
             if self._ping_deadline is not None:
                 if now >= self._ping_deadline:
@@ -450,7 +475,7 @@ class AmiSession:
         self._fatal = True
         self._fail(exc)
 
-    def _login_frames(self, frames: list[Frame]) -> list[Frame]:
+    def _login_frames(self, frames: list[Frame], now: float) -> list[Frame]:
         """Look for the challenge and login answers; returns the frames after the login answer."""
         o = self.options
         for i, frame in enumerate(frames):
@@ -475,7 +500,7 @@ class AmiSession:
                     self._refused(frames[: i + 1], frame, str(frame.get("message") or "login refused"))
                     return []
                 self._set_state(_S.OPEN)
-                self._logged_in_actions()
+                self._logged_in_actions(now)
                 self._out.extend(self._prelogin)
                 self._prelogin = []
                 logger.info("logged in to %s:%s as %s", o.host, o.port, o.username)
@@ -485,9 +510,12 @@ class AmiSession:
         self._events.append(FramesReceived(frames))
         return []
 
-    def _logged_in_actions(self) -> None:
-        """What is written right after the login answer, before the actions queued meanwhile: the shell's
-        login actions (a live state's lists, ...)."""
+    def _logged_in_actions(self, now: float) -> None:
+        """What is written right after the login answer, before the actions queued meanwhile: the event
+        filters, then the shell's login actions (a live state's lists, ...)."""
+        for expression in self.options.event_filters:
+            waiter = _FilterWaiter(expression)
+            self.send(filter_message(expression), now, waiter=waiter, timeout=self.options.connect_timeout)
         if self._login_actions is None:
             return
         for message in self._login_actions():
@@ -499,6 +527,26 @@ class AmiSession:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("send %s", redact(msg))
             self._out.append(data)
+
+    def _action_done(self, done: ActionDone) -> None:
+        """An action is over: reported, unless it is one of the session's own filters."""
+        waiter = done.entry.waiter
+        if waiter.__class__ is not _FilterWaiter:
+            self._events.append(done)
+            return
+        expression = waiter.expression
+        outcome = done.outcome
+        if isinstance(outcome, ActionError):
+            reason = str(outcome.frame.get("message") if outcome.frame else outcome) or "Response: Error"
+            frame = outcome.frame
+        elif isinstance(outcome, BaseException):
+            reason, frame = f"no answer within {self.options.connect_timeout} s", None
+        else:
+            logger.debug("event filter %r added", expression)
+            return
+        logger.error("Asterisk refused the event filter %r: %s (its events are not filtered)", expression, reason)
+        error = EventFilterError(f"Asterisk refused the event filter {expression!r}: {reason}", expression, frame)
+        self._events.append(FilterRejected(error))
 
     def _refused(self, frames: list[Frame], frame: Frame, message: str) -> None:
         logger.error("login as %s refused: %s", self.options.username, message)

@@ -22,6 +22,7 @@ from .session import (
     Closed,
     Event,
     Failed,
+    FilterRejected,
     LoggedIn,
     LoginRefused,
     ServerClosed,
@@ -45,6 +46,8 @@ def library_events(event: Event) -> Emits:
     if cls is TimedOut:
         return (("ami_socket_timeout", ()),)
     if cls is Failed:
+        return (("ami_socket_error", (event.error,)),)  # type: ignore[union-attr]
+    if cls is FilterRejected:
         return (("ami_socket_error", (event.error,)),)  # type: ignore[union-attr]
     if cls is ServerClosed:
         return (("ami_socket_end", ()),)

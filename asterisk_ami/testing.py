@@ -15,7 +15,8 @@ so a client under test cannot tell it from a real server for everything it imple
         fake.push_event("Hangup", Channel="PJSIP/100-0001", Cause="16")
 
 Built in, as Asterisk does them: the banner, ``Login`` (plain ``Secret`` and MD5 ``Challenge``/``Key``),
-``Logoff``, ``Ping``, ``Events``, ``Command`` (outputs registered with :meth:`FakeAsterisk.respond_command`),
+``Logoff``, ``Ping``, ``Events``, ``Filter`` (both syntaxes, applied to :meth:`~FakeAsterisk.push_event` as
+Asterisk applies them), ``Command`` (outputs registered with :meth:`FakeAsterisk.respond_command`),
 ``Permission denied`` before login, ``Invalid/unknown command`` for anything else, and the parse errors
 (a line over 1024 bytes, more than 128 header lines, no ``Action``). Every other action is answered by
 what :meth:`FakeAsterisk.respond` registered.
@@ -26,7 +27,8 @@ connection's actions in order, like Asterisk's ``session_do``. Writes (answers, 
 per-connection lock, so frames never interleave; pushes run on the caller's thread and block while a
 client does not read (unlike Asterisk, which drops such a client after ``writetimeout``). A client that
 vanishes only ends its own connection. Nothing is printed: logs go to the ``asterisk_ami.testing`` logger.
-Only the standard library and :mod:`asterisk_ami.protocol` (to parse the clients' actions) are used.
+Only the standard library, :mod:`asterisk_ami.protocol` (to parse the clients' actions) and
+:mod:`asterisk_ami.filters` are used.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from types import TracebackType
 from typing import TypeAlias
 
 from .errors import ProtocolError
+from .filters import FilterSet
 from .protocol import AmiProtocol, Frame
 
 __all__ = [
@@ -405,6 +408,7 @@ class FakeSession:
         self.username: str | None = None
         self.logged_in = False
         self.event_mask = EVENT_ALL
+        self.filters = FilterSet()  # what Action: Filter added, applied to push_event() as Asterisk does
         self.actions: list[Frame] = []
         self._announced = False  # login counted, its answer on the way: what wait_for_clients waits for
         self.connected_at = time.monotonic()
@@ -466,8 +470,11 @@ class FakeSession:
             self.close()
             return False
 
-    def _send_if_logged_in(self, data: bytes, category: int | None = None) -> bool:
-        """Write when logged in (and, for an event of class ``category``, when events allow it)."""
+    def _send_if_logged_in(
+        self, data: bytes, category: int | None = None, event: tuple[str, list[tuple[str, str]]] | None = None
+    ) -> bool:
+        """Write when logged in (and, for an event of class ``category``, when events allow it; for an
+        ``event`` (its name and headers), when the session's filters let it through)."""
         with self._wlock:
             if not self.logged_in:
                 return False
@@ -475,6 +482,9 @@ class FakeSession:
                 mask = self.event_mask
                 if mask == 0 or (category and mask & category != category):
                     return False
+            filters = self.filters
+            if event is not None and filters and not filters.allows(*event, data.decode(self.server.encoding)):
+                return False
             return self._write_locked(data)
 
     # -- closing (any thread) -----------------------------------------------------------------------
@@ -667,6 +677,8 @@ class FakeSession:
             self._send(_encode_items(items, srv.encoding))
         elif name == "events":
             self._events_action(msg)
+        elif name == "filter":
+            self._filter_action(msg)
         elif name == "command":
             self._command_action(msg)
         else:
@@ -771,6 +783,17 @@ class FakeSession:
         with self._wlock:  # the new mask and its answer together: no event slips in before the answer
             self.event_mask = mask
             self._write_locked(_with_line_end(_encode_items(items, self.server.encoding), self.server.line_end))
+
+    def _filter_action(self, msg: _Message) -> None:
+        if msg.header("Operation").lower() != "add":
+            self._error(msg, "Unknown operation")
+            return
+        with self._wlock:  # the filter and its answer together, as for Events
+            problem = self.filters.add(msg.header("MatchCriteria"), msg.header("Filter"))
+        if problem:
+            self._error(msg, problem)
+        else:
+            self._respond(msg, "Success", "Success")
 
     def _command_action(self, msg: _Message) -> None:
         command = msg.header("Command")
@@ -1085,7 +1108,9 @@ class FakeAsterisk:
             items = [("Event", event), *headers.items()]
         data = _with_line_end(_encode_items(items, self.encoding), self.line_end)
         category = _privilege_mask(items)
-        return sum(session._send_if_logged_in(data, category) for session in self.sessions)
+        pairs = [(str(k), str(v)) for k, v in items]
+        info = (next((v for k, v in pairs if k.lower() == "event"), ""), pairs)
+        return sum(session._send_if_logged_in(data, category, info) for session in self.sessions)
 
     def push_raw(self, data: bytes) -> int:
         """Send ``data`` verbatim (malformed or split frames…) to every logged-in session; returns how many."""
