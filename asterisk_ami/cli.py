@@ -260,6 +260,7 @@ def _stream_events(ami: AsteriskAmi, args: argparse.Namespace, login_timeout: fl
     ami.on("ami_socket_close", on_close)
     stop = _StopRequest()
     previous = _on_signals(stop.request)
+    started = time.monotonic()
     try:
         # a close before login makes _login raise; any close it did not raise for came after login and
         # must end the stream with exit 1, even one that arrived before this thread woke up
@@ -267,10 +268,24 @@ def _stream_events(ami: AsteriskAmi, args: argparse.Namespace, login_timeout: fl
         _wait_with_counter(done, stop, printer)
     finally:
         _restore_signals(previous)
+    if printer.limit:
+        sys.stderr.write(_summary(printer.count, time.monotonic() - started, ami.stats) + "\n")
     if closed and not (printer.limit and printer.count >= printer.limit):
         raise CliError("connection closed by the server")
     ami.disconnect()
     return 0
+
+
+def _summary(events: int, seconds: float, stats: dict[str, Any]) -> str:
+    """``events --count``'s last line on stderr, from the client's counters (README "Methods": stats)."""
+    slowest = stats["slowest_handler"]
+    slow = f", slowest handler {stats['slowest_handler_seconds'] * 1000:.1f} ms" if slowest else ""
+    return (
+        f"{events} events in {seconds:.1f} s; {stats['frames']} frames ({stats['bytes'] / 1024:.0f} KiB) received,"
+        f" {stats['logins']} login(s), {stats['reconnects']} reconnect(s), queue high water"
+        f" {stats['queue_high_water']}, reader blocked {stats['blocked_seconds']:.3f} s"
+        f" ({stats['slow_handler_warnings']} warning(s)){slow}"
+    )
 
 
 def _wait_with_counter(done: threading.Event, stop: _StopRequest, printer: _EventPrinter) -> None:

@@ -36,7 +36,7 @@ from .handlers import Call, handler_name
 from .originate import EVENT as ORIGINATE_EVENT
 from .originate import OriginateResult, originate_message, result_timeout
 from .protocol import Frame
-from .session import AmiSession, ClientState, Closed, Event, FramesReceived, LoggedIn, redact
+from .session import AmiSession, ClientState, Closed, Event, FramesReceived, LoggedIn, ServerClosed, redact
 from .shell import ShellBase, library_events, settle
 
 logger = logging.getLogger("asterisk_ami")
@@ -77,16 +77,19 @@ class AsteriskAmi(ShellBase, EventEmitter):
         self._on_connect: Callable[[], object] | None = None
         self._on_raw_data: Callable[[bytes], object] | None = None
         self._coroutine_warned = False
+        self._seen: tuple[Any, float] = (None, 0.0)  # the handler the blocked reader saw last, and since when
 
     # -- public API ------------------------------------------------------------------------------
 
     @property
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """Counters: ``frames`` and ``bytes`` received, ``logins``, ``reconnects`` (connection attempts after
         a close), ``pending_actions``, ``queued_frames`` and ``queue_high_water`` (frames waiting for the dispatch
-        thread now, and the most ever) and ``reconnect_attempt`` (failed attempts since the last login)."""
+        thread now, and the most ever), ``reconnect_attempt`` (failed attempts since the last login),
+        ``blocked_seconds``, ``blocked_episodes`` and ``slow_handler_warnings`` (the reader kept from
+        reading by a full queue), ``slowest_handler`` and ``slowest_handler_seconds`` (its slowest call)."""
         with self._session_lock:
-            stats = self._session_stats(self._session)
+            stats = self._session_stats(self._session, time.monotonic())
         stats["queue_high_water"] = self._queue.high_water
         stats["queued_frames"] = self._queue.frames
         return stats
@@ -518,6 +521,8 @@ class AsteriskAmi(ShellBase, EventEmitter):
             batch = None
             if cls is LoggedIn:
                 self._logged_in(generation)
+            elif cls is ServerClosed:
+                self._server_closed(time.monotonic())
             elif cls is Closed:
                 fatal = event.fatal  # type: ignore[union-attr]
             for name, args in library_events(event):
@@ -538,10 +543,37 @@ class AsteriskAmi(ShellBase, EventEmitter):
         thousands); blocks while the queue is full, which is the back-pressure."""
         size = self.options.max_queued_frames
         if len(batch) <= size:
-            self._queue.put(Deliver(batch), stop)
+            self._queue.put(Deliver(batch), stop, self._reader_blocked)
             return
         for start in range(0, len(batch), size):
-            self._queue.put(Deliver(batch[start : start + size]), stop)
+            self._queue.put(Deliver(batch[start : start + size]), stop, self._reader_blocked)
+
+    def _reader_blocked(self, phase: str) -> float | None:
+        """The reader waits for room in the dispatch queue (``phase``: block, wait, end; see dispatch.Watch):
+        the episode is watched, and the handler running at each look is timed as far as seen from here.
+        Returns how long the reader may wait before it looks again."""
+        now = time.monotonic()
+        watch = self._watch
+        if phase == "end":
+            watch.unblock(now)
+            return None
+        if phase == "block":
+            watch.block(now)
+            self._seen = (None, now)
+        f = self.running_handler()
+        seen, since = self._seen
+        if f is not seen:
+            self._seen = (f, now)
+            since = now
+        message = watch.check(now, None if f is None else handler_name(f), now - since)
+        if message:
+            logger.warning(message)
+        due = watch.next_check(now)
+        if due is None:
+            return None
+        # look a few times before the warning is due, to see which handler holds the queue
+        threshold = watch.threshold or 0.05
+        return max(0.001, min(due - now, threshold / 4))
 
     def _shutdown(self, sock: socket.socket) -> None:
         with contextlib.suppress(OSError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from .handlers import Call
@@ -46,6 +47,9 @@ class Stop:
 
 
 Item: TypeAlias = Deliver | Emit | Call | Stop
+#: told "block" when a put starts waiting, "wait" at each wake, "end" when it is done; returns how long
+#: the next wait may be at most (None: until there is room)
+Watch: TypeAlias = Callable[[str], float | None]
 
 
 class DispatchQueue:
@@ -65,11 +69,12 @@ class DispatchQueue:
         """Frames waiting for the dispatch thread now."""
         return self._frames
 
-    def put(self, item: Item, abort: threading.Event | None = None) -> None:
+    def put(self, item: Item, abort: threading.Event | None = None, watch: Watch | None = None) -> None:
         """Queue ``item``; a Deliver waits while the bound is reached (until ``abort`` is set and wake()
-        is called, or the dispatch thread makes room)."""
+        is called, or the dispatch thread makes room), telling ``watch`` how the wait goes."""
         frames = item.size if isinstance(item, Deliver) else 0
         with self._cond:
+            waited = False
             while (
                 frames
                 and self._frames + frames > self.max_frames
@@ -77,7 +82,11 @@ class DispatchQueue:
                 and not self._unbounded
                 and not (abort is not None and abort.is_set())
             ):
-                self._cond.wait()
+                timeout = None if watch is None else watch("wait" if waited else "block")
+                waited = True
+                self._cond.wait(timeout)
+            if waited and watch is not None:
+                watch("end")
             self._items.append(item)
             self._frames += frames
             if self._frames > self.high_water:

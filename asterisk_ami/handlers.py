@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any, TypeVar
 
 logger = logging.getLogger("asterisk_ami")
@@ -78,6 +79,11 @@ class HandlerRegistry:
         self._once_keys: set[tuple[str, Handler]] = set()
         self._once_lock = threading.Lock()
         self._snapshot: tuple[int, FrameHandlers] = (-1, ((), {}))
+        # the handler running now, read by the threaded reader's watch (which times it itself)
+        self._running: Handler | None = None
+        self._slowest: tuple[Handler, float] | None = None  # the slowest handler call so far
+        self._slow_floor = 0.0  # a call longer than this goes to _handler_slow()
+        self._stall_threshold: float | None = None  # a call this long is handler_stalled()
 
     # -- pyee's public registration methods, counted --------------------------------------------------
 
@@ -163,6 +169,8 @@ class HandlerRegistry:
         version, (on_data, named) = self._snapshot
         failed = self.handler_failed
         returned = self.handler_returned
+        clock = perf_counter
+        t = clock()
         for frame in items:
             if frame.__class__ is Call:
                 self.call_handler(frame.fn, frame.args)
@@ -181,22 +189,54 @@ class HandlerRegistry:
                 if event.__class__ is str:
                     handlers = named.get(event, on_data)
             for f in handlers:
+                self._running = f
                 try:
                     result = f(frame)
                     if result is not None:
                         returned(f, result)
                 except Exception as exc:
                     failed(f, exc)
+                now = clock()  # one clock read a call: the end of this one is the start of the next
+                if now - t > self._slow_floor:
+                    self._handler_slow(f, now - t)
+                t = now
+        self._running = None
 
     def call_handler(self, f: Handler, args: tuple[Any, ...]) -> None:
         """Run one handler: what it raises is logged and reported, never passed on."""
+        running = self._running  # a handler may emit from inside another
+        self._running = f
+        start = perf_counter()
         try:
             result = f(*args)
         except Exception as exc:
             self.handler_failed(f, exc)
-            return
+            result = None
+        finally:
+            self._running = running
+        took = perf_counter() - start
+        if took > self._slow_floor:
+            self._handler_slow(f, took)
         if result is not None:
             self.handler_returned(f, result)
+
+    def _handler_slow(self, f: Handler, seconds: float) -> None:
+        """A call took longer than ``_slow_floor``: the slowest so far, or one that stalled reading."""
+        slowest = self._slowest
+        if slowest is None or seconds > slowest[1]:
+            self._slowest = (f, seconds)
+            slowest = self._slowest
+        stall = self._stall_threshold
+        self._slow_floor = slowest[1] if stall is None else min(slowest[1], stall)
+        if stall is not None and seconds >= stall:
+            self.handler_stalled(f, seconds)
+
+    def handler_stalled(self, f: Handler, seconds: float) -> None:
+        """A handler call took ``_stall_threshold`` or longer (the asyncio shell: it held the loop)."""
+
+    def running_handler(self) -> Handler | None:
+        """The handler running now (None: none); any thread may ask."""
+        return self._running
 
     def emit_event(self, event: str, *args: Any) -> None:
         """Run every handler of one of the library's events (``ami_login`` ...), each safely."""

@@ -44,6 +44,9 @@ class AmiOptions:
     action_timeout: float | None = None  # default timeout of action(); None: wait forever
     # server-side filters, written with Action: Filter after every login (filters.py has the syntax)
     event_filters: Sequence[str] = ()
+    # seconds handlers may keep the reader from reading before one WARNING per episode (blocking.py);
+    # None: never warn (stats still count)
+    slow_handler_warning: float | None = 0.05
 
     def __post_init__(self) -> None:
         if self.port is None:
@@ -55,6 +58,8 @@ class AmiOptions:
             raise ValueError("max_queued_frames and max_frame_bytes must be positive")
         if self.reconnect_after < 0:
             raise ValueError("reconnect_after must be >= 0")
+        if self.slow_handler_warning is not None and not self.slow_handler_warning > 0:
+            raise ValueError("slow_handler_warning must be positive seconds, or None (no warning)")
         "".encode(self.ami_encoding)  # LookupError now rather than on the reader thread
         self.event_filters = check_filters(self.event_filters)
         # these go into the Login action: refuse CR/LF/NUL now, by name, never echoing the value

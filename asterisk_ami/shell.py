@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .actions import ActionDone
+from .blocking import BlockWatch
 from .errors import NotConnectedError
-from .handlers import Call, HandlerRegistry
+from .handlers import Call, HandlerRegistry, handler_name
 from .options import AmiOptions
 from .protocol import ActionIdGenerator
 from .reconnect import ReconnectPolicy
@@ -104,6 +105,7 @@ class ShellBase(HandlerRegistry):
         self._ssl_context = make_ssl_context(self.options.ssl)
         self._counts = {"frames": 0, "bytes": 0, "logins": 0, "reconnects": 0}
         self._login_providers: list[LoginActions] = []
+        self._watch = BlockWatch(self.options.slow_handler_warning)
 
     def __repr__(self) -> str:
         o = self.options
@@ -140,15 +142,25 @@ class ShellBase(HandlerRegistry):
     def _new_session(self, now: float) -> AmiSession:
         return AmiSession(self.options, now, self._ids, self._login_actions)
 
-    def _session_stats(self, session: AmiSession | None) -> dict[str, int]:
+    def _session_stats(self, session: AmiSession | None, now: float) -> dict[str, Any]:
         """The counters, with what the current session has counted so far."""
-        stats = dict(self._counts)
+        stats: dict[str, Any] = dict(self._counts)
         if session is not None:
             stats["frames"] += session.frames_received
             stats["bytes"] += session.bytes_received
         stats["pending_actions"] = 0 if session is None else session.pending_actions
         stats["reconnect_attempt"] = self._policy.attempt
+        stats.update(self._watch.stats(now))
+        slowest = self._slowest
+        stats["slowest_handler"] = None if slowest is None else handler_name(slowest[0])
+        stats["slowest_handler_seconds"] = 0.0 if slowest is None else round(slowest[1], 6)
         return stats
+
+    def _server_closed(self, now: float) -> None:
+        """The server closed the connection: say so when it was probably for a blocked reader."""
+        message = self._watch.server_closed(now)
+        if message:
+            logger.warning(message)
 
     def _session_over(self, session: AmiSession) -> None:
         self._counts["frames"] += session.frames_received

@@ -2,7 +2,7 @@
 """Soak test: one AsteriskAmi against an in-process FakeAsterisk that is restarted every few seconds.
 
 Events stream and actions are sent continuously; at the end a summary is printed (connections,
-reconnects, actions sent/answered/failed, events, max RSS, threads). Not run in CI:
+reconnects, actions sent/answered/failed, events, the client's ``stats``, max RSS, threads). Not run in CI:
 
     .venv/bin/python scripts/soak.py                       # 10 minutes
     .venv/bin/python scripts/soak.py --duration 30 --restart-every 5
@@ -194,6 +194,7 @@ class Soak:
         for t in workers:
             t.join(10)
         ami.destroy()
+        stats = ami.stats  # the client's own counters, read after the last connection closed
         self.reaper(final=True)
         with self.server_lock:
             fake = self.fake
@@ -221,6 +222,12 @@ class Soak:
         print(f"connections         {c['server_connections']} accepted by the server, {c['logins']} logins")
         print(f"reconnects          {max(0, c['logins'] - 1)}  (closes {c['closes']}, timeouts {c['timeouts']})")
         print(
+            f"client stats        logins {stats['logins']}, reconnects {stats['reconnects']}, frames {stats['frames']},"
+            f" {stats['bytes'] / 1e6:.1f} MB, queue high water {stats['queue_high_water']},"
+            f" reader blocked {stats['blocked_seconds']:.2f} s in {stats['blocked_episodes']} episode(s),"
+            f" slowest handler {stats['slowest_handler']} {stats['slowest_handler_seconds'] * 1000:.1f} ms"
+        )
+        print(
             f"actions             sent {c['actions_sent']}, answered {c['actions_answered']}, "
             f"failed {c['actions_failed']}, never ended {unended}"
         )
@@ -232,7 +239,9 @@ class Soak:
             f"max RSS             {max(self.max_rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024):.1f} MB"
         )
         print(f"threads             max {self.max_threads}, client threads left after destroy: {len(leaked)}")
+        # the client counted the same logins as its ami_login handler saw
         ok = unended == 0 and self.out_of_order == 0 and not leaked and not bad_failures and c["logins"] >= 2
+        ok = ok and stats["logins"] == c["logins"]
         print("result              " + ("OK" if ok else "FAILED"))
         return 0 if ok else 1
 

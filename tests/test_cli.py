@@ -385,3 +385,14 @@ def test_events_shows_a_live_counter_when_stderr_is_a_terminal(fake: FakeAsteris
         assert proc.wait(timeout=30) == 0
         os.close(master)
     assert b"6 events" in seen and b"/s" in seen, seen
+
+
+def test_events_count_ends_with_a_summary_from_the_client_stats(fake: FakeAsterisk) -> None:
+    proc = stream(fake, "--event", "Hangup", "--count", "1")
+    fake.push_event("Hangup", Channel="PJSIP/1")
+    out, err = proc.communicate(timeout=30)
+    assert '"event": "Hangup"' in out
+    assert proc.returncode == 0, err
+    [summary] = err.strip().splitlines()
+    assert summary.startswith("1 events in ") and "1 login(s), 0 reconnect(s)" in summary
+    assert "frames" in summary and "reader blocked 0.000 s (0 warning(s))" in summary

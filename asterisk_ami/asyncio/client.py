@@ -22,6 +22,7 @@ from pyee.asyncio import AsyncIOEventEmitter
 
 from ..actions import ActionDone, ActionResult, ResponseCallback
 from ..errors import NotConnectedError
+from ..handlers import handler_name
 from ..originate import EVENT as ORIGINATE_EVENT
 from ..originate import OriginateResult, originate_message, result_timeout
 from ..protocol import Frame, frame_kind
@@ -34,6 +35,7 @@ from ..session import (
     FramesReceived,
     LoggedIn,
     LoginRefused,
+    ServerClosed,
     TimedOut,
 )
 from ..shell import ShellBase, library_events, settle
@@ -99,6 +101,8 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         self._held_bytes = b""  # and the rest of that read, not parsed yet
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._watch_timer: asyncio.TimerHandle | None = None  # checks a reading paused by a full stream
+        self._stall_threshold = self.options.slow_handler_warning  # a plain handler holding the loop
         self._stopping = False
         self._destroying = False
         self._wake: asyncio.Event | None = None  # ends a reconnect wait early
@@ -120,9 +124,9 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
     # -- state -----------------------------------------------------------------------------------
 
     @property
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """The same counters as the threaded client's ``stats``; the queue is the ``events()`` streams'."""
-        stats = self._session_stats(self._session)
+        stats = self._session_stats(self._session, time.monotonic())
         stats["queued_frames"] = sum(len(s) for s in self._streams)
         stats["queue_high_water"] = max(self._stream_high_water, stats["queued_frames"])
         return stats
@@ -334,6 +338,8 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
                 continue
             if cls is LoggedIn and conn is not None:
                 self._logged_in(conn)
+            elif cls is ServerClosed:
+                self._server_closed(time.monotonic())
             elif cls is LoginRefused or cls is TimedOut or (cls is Failed and self._error is None):
                 self._error = event.error  # type: ignore[union-attr]
             elif cls is Closed:
@@ -383,6 +389,39 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
                 self._stream_high_water = waiting
             if self._conn is not None and self._conn.transport is not None:
                 self._conn.transport.pause_reading()
+                self._streams_blocked()
+
+    # -- a reader kept from reading (blocking.py has the rules) ------------------------------------------
+
+    def _streams_blocked(self) -> None:
+        """A full events() stream stopped reading: the episode is watched from a timer."""
+        watch = self._watch
+        now = time.monotonic()
+        watch.block(now)
+        due = watch.next_check(now)
+        if due is not None and self._watch_timer is None and self._loop is not None:
+            self._watch_timer = self._loop.call_later(due - now, self._check_blocked)
+
+    def _check_blocked(self) -> None:
+        self._watch_timer = None
+        full = [s.label for s in self._streams if s.full]
+        now = time.monotonic()
+        message = self._watch.check(now, " and ".join(full) or None, self._watch.episode_seconds(now))
+        if message:
+            logger.warning(message)
+
+    def _streams_unblocked(self) -> None:
+        self._watch.unblock(time.monotonic())
+        if self._watch_timer is not None:
+            self._watch_timer.cancel()
+            self._watch_timer = None
+
+    def handler_stalled(self, f: Callable[..., Any], seconds: float) -> None:
+        """A plain handler held the loop, and so the reading, for ``seconds``: warned about once it is over
+        (nothing else runs on the loop meanwhile)."""
+        message = self._watch.stalled(time.monotonic(), seconds, handler_name(f))
+        if message:
+            logger.warning(message)
 
     def handler_returned(self, f: Callable[..., Any], result: Any) -> None:
         if not inspect.isawaitable(result):
@@ -410,6 +449,8 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         conn = self._conn
         if conn is not None and conn.transport is not None and self._held is None and not self._streams_full():
             conn.transport.resume_reading()
+            if self._watch.blocked:
+                self._streams_unblocked()
 
     def _stream_closed(self, stream: EventStream) -> None:
         if stream in self._streams:

@@ -35,6 +35,10 @@ class EventStream:
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self.full = False  # holds maxsize frames or more: the connection does not read
+        task = asyncio.current_task()
+        names_text = "" if self.names is None else ", ".join(repr(n) for n in sorted(self.names))
+        # how a slow-reader warning names it: the consumer is what is slow
+        self.label = f"events({names_text})" + (f" in task {task.get_name()!r}" if task is not None else "")
 
     def __repr__(self) -> str:
         names = "all events" if self.names is None else ", ".join(sorted(self.names))
