@@ -2,7 +2,7 @@
 
 Driven two ways: raw sockets (byte-exact checks against what Asterisk 22 writes, using
 tests/data/asterisk22-session.bin as the reference) and the real ``AsteriskAmi`` client.
-Items named E1..E29 are the edge cases of ../shared/ami-protocol-notes.md. Every wait has a timeout.
+Items named E1..E29 are the edge cases of docs/ami-protocol-notes.md. Every wait has a timeout.
 """
 
 from __future__ import annotations
