@@ -1,4 +1,4 @@
-"""Integration-test fixtures: a real Asterisk from ``scripts/asterisk_sandbox.py``.
+"""Integration-test fixtures: a real Asterisk from ``scripts/asterisk_sandbox/``.
 
 ``asterisk_server`` starts a private Asterisk 22 once per session (downloaded from Debian sid
 into ``.cache/asterisk`` on first use), or uses an external server when ``AMI_HOST``,
@@ -10,7 +10,6 @@ the tests are skipped -- or fail when ``CI`` is set.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 import shutil
@@ -21,40 +20,27 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pytest
 
 from ..helpers import wait_until
 
 HERE = Path(__file__).resolve().parent
-SANDBOX_PATH = HERE.parent.parent / "scripts" / "asterisk_sandbox.py"
+SCRIPTS = HERE.parent.parent / "scripts"
+if str(SCRIPTS) not in sys.path:  # the sandbox is a package in scripts/, not an installed one
+    sys.path.insert(0, str(SCRIPTS))
+
+from asterisk_sandbox import (  # noqa: E402
+    AsteriskSandbox,
+    Credentials,
+    SandboxError,
+    SandboxUnavailable,
+    ensure_installation,
+)
+
 _EXTERNAL_VARS = ("AMI_HOST", "AMI_PORT", "AMI_USERNAME", "AMI_SECRET")
-
-
-def _load_sandbox_module() -> ModuleType:
-    """Import scripts/asterisk_sandbox.py (not a package) by path."""
-    if "asterisk_sandbox" in sys.modules:
-        return sys.modules["asterisk_sandbox"]
-    spec = importlib.util.spec_from_file_location("asterisk_sandbox", SANDBOX_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["asterisk_sandbox"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sandbox_mod = _load_sandbox_module()
 _prefetch_error: Exception | None = None
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """An AMI account."""
-
-    username: str
-    secret: str
 
 
 @dataclass(frozen=True)
@@ -76,7 +62,7 @@ class AsteriskServer:
     cafile: str | None
     accounts: Accounts
     version: str = ""
-    sandbox: Any = None  # AsteriskSandbox when we control the process, else None
+    sandbox: AsteriskSandbox | None = None  # when we control the process, else None
 
     @property
     def certfile(self) -> str | None:
@@ -99,7 +85,7 @@ class AsteriskServer:
             pytest.skip("the AMI server under test has no TLS listener")
         return ssl.create_default_context(cafile=self.cafile)
 
-    def _require_sandbox(self) -> Any:
+    def _require_sandbox(self) -> AsteriskSandbox:
         if self.sandbox is None:
             pytest.skip("external AMI server: this session cannot kill or restart it")
         return self.sandbox
@@ -156,8 +142,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             reporter.write_line(f"asterisk sandbox: {message}")
 
     try:
-        sandbox_mod.ensure_installation(log=log)
-    except (sandbox_mod.SandboxError, OSError) as exc:
+        ensure_installation(log=log)
+    except (SandboxError, OSError) as exc:
         _prefetch_error = exc
 
 
@@ -178,8 +164,8 @@ def _external_server() -> AsteriskServer:
     sandbox = None
     if env.get("AMI_SANDBOX_DIR"):
         try:
-            sandbox = sandbox_mod.AsteriskSandbox.load(env["AMI_SANDBOX_DIR"])
-        except sandbox_mod.SandboxError as exc:
+            sandbox = AsteriskSandbox.load(env["AMI_SANDBOX_DIR"])
+        except SandboxError as exc:
             pytest.fail(f"AMI_SANDBOX_DIR: {exc}", pytrace=False)
     system = None
     if env.get("AMI_SYSTEM_USERNAME") and env.get("AMI_SYSTEM_SECRET"):
@@ -206,18 +192,18 @@ def asterisk_server() -> Iterator[AsteriskServer]:
     if os.environ.get("AMI_HOST"):
         yield _external_server()
         return
-    if isinstance(_prefetch_error, sandbox_mod.SandboxUnavailable):
+    if isinstance(_prefetch_error, SandboxUnavailable):
         _unavailable(str(_prefetch_error))
     if _prefetch_error is not None:
         pytest.fail(f"installing the Asterisk sandbox failed: {_prefetch_error}", pytrace=False)
     state_dir = Path(tempfile.mkdtemp(prefix="asterisk-sandbox-"))
-    sandbox = sandbox_mod.AsteriskSandbox(state_dir, die_with_parent=True)
+    sandbox = AsteriskSandbox(state_dir, die_with_parent=True)
     try:
         sandbox.start()
-    except sandbox_mod.SandboxUnavailable as exc:
+    except SandboxUnavailable as exc:
         shutil.rmtree(state_dir, ignore_errors=True)
         _unavailable(str(exc))
-    except (sandbox_mod.SandboxError, OSError) as exc:
+    except (SandboxError, OSError) as exc:
         pytest.fail(f"Asterisk sandbox failed to start (state kept in {state_dir}): {exc}", pytrace=False)
     server = AsteriskServer(
         host=sandbox.host,
@@ -225,8 +211,8 @@ def asterisk_server() -> Iterator[AsteriskServer]:
         tls_port=sandbox.tls_port,
         cafile=str(sandbox.cafile) if sandbox.cafile else None,
         accounts=Accounts(
-            admin=Credentials(sandbox.admin.username, sandbox.admin.secret),
-            system=Credentials(sandbox.system.username, sandbox.system.secret),
+            admin=sandbox.admin,
+            system=sandbox.system,
             wrong_secret=sandbox.wrong_secret,
         ),
         version=sandbox.version,

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # conftest is not importable as a module at run time
-    from conftest import AsteriskServer, Credentials
+    from asterisk_sandbox import Credentials
+    from conftest import AsteriskServer
 
 Message = dict[str, str]
 _action_ids = itertools.count(1)
