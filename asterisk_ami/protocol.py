@@ -1,4 +1,4 @@
-"""Sans-IO AMI protocol: bytes in, frames out; messages in, bytes out.
+"""Sans-IO AMI protocol: bytes in, frames out (messages in, bytes out: messages.py, re-exported here).
 
 No sockets, threads or clocks live here, so every parsing rule is tested without a network.
 
@@ -26,21 +26,23 @@ Frame rules (what ``AmiProtocol.receive_data`` returns):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping
-from itertools import count
 from typing import cast
 
-from .errors import (
-    FrameTooLargeError,
-    HeaderInjectionError,
-    InvalidMessageError,
-    MessageTooLargeError,
-    ProtocolError,
-)
+from .errors import FrameTooLargeError, ProtocolError
+
+# messages to bytes live in messages.py; importable from here too, where they always were
+from .messages import MAX_HEADERS as MAX_HEADERS
+from .messages import MAX_LINE_BYTES as MAX_LINE_BYTES
+from .messages import ActionIdGenerator as ActionIdGenerator
+from .messages import encode_message as encode_message
+from .messages import events_value as events_value
+from .messages import find_action_id as find_action_id
+from .messages import login_message as login_message
+from .messages import md5_key as md5_key
+from .messages import md5_login_message as md5_login_message
 
 Frame = dict[str, str | list[str]]
 """One AMI frame as the library hands it out."""
@@ -58,10 +60,6 @@ except ImportError:
 #: True when the C fast path is built and enabled (``ASTERISK_AMI_PURE_PYTHON=1`` turns it off).
 SPEEDUPS = _c_parse_simple is not None
 
-#: Asterisk reads a line into ``inbuf[1025]``: 1024 bytes with the CRLF is the longest it accepts.
-MAX_LINE_BYTES = 1024
-#: ``AST_MAX_MANHEADERS``: more header lines than this and Asterisk rejects the message.
-MAX_HEADERS = 128
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
 
 _END_COMMAND = "--END COMMAND--"
@@ -79,8 +77,6 @@ _MAX_CACHED_KEYS = 4096
 # connections then keep one table, as the C fast path keeps one); dict reads and writes are atomic
 _KEYS: dict[str, str] = {}
 _MAX_CACHED_NAME = 128  # longer header names are normalised every time: the cache stays small
-_BAD_VALUE_RE = re.compile("[\r\n\x00]")
-_BAD_KEY_RE = re.compile(r"[\s:]")
 _CR, _LF = 13, 10
 
 
@@ -145,6 +141,12 @@ class AmiProtocol:
 
         Blank lines between frames are never counted: they are dropped as they arrive."""
         return len(self._buf)
+
+    @property
+    def resume_offset(self) -> int:
+        """Where in the pending bytes the next search for a frame end starts: a frame that grows over
+        many reads is searched once, never again from its start (parsing stays linear)."""
+        return self._scan
 
     def receive_data(self, data: bytes) -> list[Frame]:
         """Take the next bytes from the server; return the frames they complete, in order."""
@@ -490,110 +492,6 @@ def add_value(frame: Frame, key: str, value: str) -> None:
 
 def _add_raw(frame: Frame, raw: list[str]) -> None:
     add_value(frame, "raw", "\n".join(raw))
-
-
-class ActionIdGenerator:
-    """ActionIDs unique across clients and processes: a random per-client prefix plus a counter.
-
-    Asterisk broadcasts ``OriginateResponse`` with the sender's ActionID to every client with call
-    rights, so counting from 1 like other clients do would match another client's frames.
-    """
-
-    def __init__(self, prefix: str | None = None) -> None:
-        self.prefix = prefix or uuid.uuid4().hex[:12]
-        self._counter = count(1)
-
-    def __call__(self) -> str:
-        return f"{self.prefix}-{next(self._counter)}"
-
-
-def find_action_id(message: Mapping[str, object]) -> tuple[str | None, str | None]:
-    """The key used for ActionID in ``message`` (any case) and its value, or (None, None)."""
-    for key, value in message.items():
-        if key.lower() == "actionid":
-            return key, None if value is None else str(value)
-    return None, None
-
-
-def _values(value: object) -> Iterable[object]:
-    if isinstance(value, list | tuple):
-        return value
-    return (value,)
-
-
-def encode_message(message: Mapping[str, object], encoding: str = "utf-8") -> bytes:
-    """The bytes for one action: ``Key: value`` lines and a blank line.
-
-    Keys are written as given (Asterisk compares header names case-insensitively). A list or tuple
-    value becomes repeated headers; ``None`` values are left out. Raises an ``InvalidMessageError``
-    subclass, naming the key but never echoing the value (it may be a secret), when the message could
-    inject a header or would be rejected by Asterisk for its size.
-    """
-    lines: list[bytes] = []
-    for key, value in message.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidMessageError(f"header names must be non-empty strings, got {key!r}")
-        if _BAD_VALUE_RE.search(key):
-            raise HeaderInjectionError(f"header name {key!r} contains CR, LF or NUL")
-        if _BAD_KEY_RE.search(key):
-            raise InvalidMessageError(f"header name {key!r} contains ':' or whitespace")
-        if value is None:
-            continue
-        for item in _values(value):
-            if item is None:
-                continue
-            text = item if isinstance(item, str) else str(item)
-            if _BAD_VALUE_RE.search(text):
-                raise HeaderInjectionError(f"value of header {key!r} contains CR, LF or NUL")
-            line = f"{key}: {text}\r\n".encode(encoding)
-            if len(line) > MAX_LINE_BYTES:
-                raise MessageTooLargeError(
-                    f"header {key!r} is {len(line)} bytes with its CRLF; Asterisk accepts {MAX_LINE_BYTES}"
-                )
-            lines.append(line)
-    if len(lines) > MAX_HEADERS:
-        raise MessageTooLargeError(f"message has {len(lines)} header lines; Asterisk accepts {MAX_HEADERS}")
-    if not lines:
-        raise InvalidMessageError("message has no headers")
-    lines.append(b"\r\n")
-    return b"".join(lines)
-
-
-def events_value(events: bool | str) -> str:
-    """The ``Events:`` header for the ``events`` option: on, off, or an event-class mask."""
-    if events is True:
-        return "on"
-    if events is False:
-        return "off"
-    return str(events)
-
-
-def login_message(username: str, secret: str, events: bool | str, action_id: str) -> dict[str, str]:
-    """A plain-text ``Login`` action."""
-    return {
-        "Action": "Login",
-        "ActionID": action_id,
-        "Username": username,
-        "Secret": secret,
-        "Events": events_value(events),
-    }
-
-
-def md5_key(challenge: str, secret: str) -> str:
-    """``Key`` for an MD5 login: lowercase hex md5 of challenge + secret (Asterisk uses strcmp)."""
-    return hashlib.md5((challenge + secret).encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-def md5_login_message(username: str, challenge: str, secret: str, events: bool | str, action_id: str) -> dict[str, str]:
-    """A ``Login`` answering an MD5 ``Challenge``: the secret itself never crosses the wire."""
-    return {
-        "Action": "Login",
-        "ActionID": action_id,
-        "AuthType": "MD5",
-        "Username": username,
-        "Key": md5_key(challenge, secret),
-        "Events": events_value(events),
-    }
 
 
 def frame_kind(frame: Mapping[str, object]) -> str:

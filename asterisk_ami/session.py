@@ -51,17 +51,9 @@ from .errors import (
     ProtocolError,
 )
 from .filters import filter_message
+from .messages import ActionIdGenerator, encode_message, find_action_id, login_message, md5_login_message
 from .options import AmiOptions
-from .protocol import (
-    ActionIdGenerator,
-    AmiProtocol,
-    Frame,
-    encode_message,
-    find_action_id,
-    frame_kind,
-    login_message,
-    md5_login_message,
-)
+from .protocol import AmiProtocol, Frame, frame_kind
 
 logger = logging.getLogger("asterisk_ami")
 

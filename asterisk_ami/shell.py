@@ -14,8 +14,8 @@ from .actions import ActionDone
 from .blocking import BlockWatch
 from .errors import NotConnectedError
 from .handlers import Call, HandlerRegistry, handler_name
+from .messages import ActionIdGenerator
 from .options import AmiOptions
-from .protocol import ActionIdGenerator
 from .reconnect import ReconnectPolicy
 from .session import (
     AmiSession,

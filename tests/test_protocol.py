@@ -1,6 +1,6 @@
 """The sans-IO protocol core: every framing and encoding rule, without a network.
 
-Items named E1..E29 are the edge cases of ../shared/ami-protocol-notes.md.
+Items named E1..E29 are the edge cases of docs/ami-protocol-notes.md.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def test_large_frame_in_many_chunks_is_not_rescanned() -> None:
     frames = []
     for i in range(0, len(data), 1024):
         frames += proto.receive_data(data[i : i + 1024])
-        assert proto._scan >= max(0, len(proto._buf) - 3)  # never starts again from the beginning
+        assert proto.resume_offset >= max(0, proto.pending_bytes - 3)  # never starts again from the beginning
     assert len(frames) == 1
     assert len(frames[0]["output"]) == 25000
 

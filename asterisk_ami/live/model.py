@@ -33,7 +33,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ..protocol import ActionIdGenerator, Frame
+from ..messages import ActionIdGenerator
+from ..protocol import Frame
 from .events import HANDLERS, EventHandlers
 from .lists import ListMerge
 from .records import _LOG_LIMIT, _NO_CHANGES, LISTS, LIVE_EVENTS, Change, _Part, _State, logger

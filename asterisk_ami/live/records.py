@@ -11,7 +11,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ..protocol import ActionIdGenerator, Frame
+from ..messages import ActionIdGenerator
+from ..protocol import Frame
 from .objects import Bridge, Call, Channel, Queue, bridge_of, channel_of, member_of, queue_of
 
 logger = logging.getLogger("asterisk_ami")
