@@ -14,7 +14,6 @@ this file only moves bytes and events.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import math
 import select
@@ -30,9 +29,9 @@ from typing import Any
 from pyee import EventEmitter
 
 from .actions import ActionDone, ActionResult, ResponseCallback
-from .dispatch import Deliver, DispatchQueue, Emit, Item, Stop
+from .dispatch import Deliver, DispatchQueue, DispatchThread, Emit, ReaderWatch, Stop
 from .errors import ActionTimeoutError, NotConnectedError, UsageError
-from .handlers import Call, handler_name
+from .handlers import Call
 from .originate import EVENT as ORIGINATE_EVENT
 from .originate import OriginateResult, originate_message, result_timeout
 from .protocol import Frame
@@ -47,7 +46,7 @@ _RESULT_GRACE = 1.0  # request() waits this much past its timeout for the sessio
 __all__ = ["AsteriskAmi", "redact"]
 
 
-class AsteriskAmi(ShellBase, EventEmitter):
+class AsteriskAmi(DispatchThread, ShellBase, EventEmitter):
     """AMI client. ``AsteriskAmi(host=..., username=..., password=...)`` or ``AsteriskAmi({...})``.
 
     Emits ``ami_data(frame)`` for every frame, every event frame also under its own name
@@ -77,7 +76,7 @@ class AsteriskAmi(ShellBase, EventEmitter):
         self._on_connect: Callable[[], object] | None = None
         self._on_raw_data: Callable[[bytes], object] | None = None
         self._coroutine_warned = False
-        self._seen: tuple[Any, float] = (None, 0.0)  # the handler the blocked reader saw last, and since when
+        self._reader_watch = ReaderWatch(self._watch, self.running_handler)
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -543,37 +542,10 @@ class AsteriskAmi(ShellBase, EventEmitter):
         thousands); blocks while the queue is full, which is the back-pressure."""
         size = self.options.max_queued_frames
         if len(batch) <= size:
-            self._queue.put(Deliver(batch), stop, self._reader_blocked)
+            self._queue.put(Deliver(batch), stop, self._reader_watch)
             return
         for start in range(0, len(batch), size):
-            self._queue.put(Deliver(batch[start : start + size]), stop, self._reader_blocked)
-
-    def _reader_blocked(self, phase: str) -> float | None:
-        """The reader waits for room in the dispatch queue (``phase``: block, wait, end; see dispatch.Watch):
-        the episode is watched, and the handler running at each look is timed as far as seen from here.
-        Returns how long the reader may wait before it looks again."""
-        now = time.monotonic()
-        watch = self._watch
-        if phase == "end":
-            watch.unblock(now)
-            return None
-        if phase == "block":
-            watch.block(now)
-            self._seen = (None, now)
-        f = self.running_handler()
-        seen, since = self._seen
-        if f is not seen:
-            self._seen = (f, now)
-            since = now
-        message = watch.check(now, None if f is None else handler_name(f), now - since)
-        if message:
-            logger.warning(message)
-        due = watch.next_check(now)
-        if due is None:
-            return None
-        # look a few times before the warning is due, to see which handler holds the queue
-        threshold = watch.threshold or 0.05
-        return max(0.001, min(due - now, threshold / 4))
+            self._queue.put(Deliver(batch[start : start + size]), stop, self._reader_watch)
 
     def _shutdown(self, sock: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -588,49 +560,3 @@ class AsteriskAmi(ShellBase, EventEmitter):
         for thread in (runner, dispatcher):
             if thread is not None and thread.is_alive():
                 thread.join(None if end is None else max(0.0, end - time.monotonic()))
-
-    # -- the dispatch thread -------------------------------------------------------------------
-
-    def _emit_soon(self, event: str, *args: Any) -> None:
-        """Emit on the dispatch thread when it runs, else here and now."""
-        with self._state_lock:
-            running = self._dispatcher is not None
-            if running:  # under the lock, so the dispatch thread cannot exit in between
-                self._queue.put(Emit(event, args))
-        if not running:
-            self.emit_event(event, *args)
-
-    def _dispatch_loop(self) -> None:
-        queue = self._queue
-        while True:
-            for item in queue.get_all():
-                try:
-                    self._dispatch(item)
-                except Exception:
-                    logger.exception("dispatch failed")
-            with self._state_lock:
-                if self._active_runs == 0 and not len(queue):
-                    self._dispatcher = None
-                    return
-
-    def _dispatch(self, item: Item) -> None:
-        cls = item.__class__
-        if cls is Deliver:
-            self.deliver(item.items, self.options.identifier)  # type: ignore[union-attr]
-            self._queue.release(item.size)  # type: ignore[union-attr]
-        elif cls is Emit:
-            self.emit_event(item.event, *item.args)  # type: ignore[union-attr]
-        elif cls is Call:
-            self.call_handler(item.fn, item.args)  # type: ignore[union-attr]
-
-    def handler_returned(self, f: Callable[..., Any], result: Any) -> None:
-        # an ``async def`` handler returns a coroutine nobody here can run
-        if inspect.iscoroutine(result):
-            result.close()
-        if not self._coroutine_warned and (inspect.iscoroutinefunction(f) or inspect.iscoroutine(result)):
-            self._coroutine_warned = True
-            logger.error(
-                "handler %s is a coroutine function: the threaded client never awaits it;"
-                " use asterisk_ami.asyncio.AsteriskAmi",
-                handler_name(f),
-            )

@@ -1,4 +1,5 @@
-"""The bounded hand-off between the threaded client's reader thread and its dispatch thread.
+"""The threaded client's dispatch side: the bounded hand-off from the reader thread, the dispatch
+thread's loop, and the watch on a reader that waits for room.
 
 Back-pressure rule: when ``max_frames`` frames are waiting, the reader blocks in ``put`` and stops
 reading the socket, so TCP pushes back on Asterisk; nothing already read is dropped. The bound is
@@ -10,13 +11,19 @@ The queue carries typed items: :class:`Deliver` (frames, with the action callbac
 
 from __future__ import annotations
 
+import inspect
+import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from .handlers import Call
+from .blocking import BlockWatch
+from .handlers import Call, Handler, HandlerRegistry, handler_name
 from .protocol import Frame
+
+logger = logging.getLogger("asterisk_ami")
 
 
 class Deliver:
@@ -122,3 +129,92 @@ class DispatchQueue:
     def restore_bound(self) -> None:
         with self._cond:
             self._unbounded -= 1
+
+
+class ReaderWatch:
+    """The reader waits for room in the queue (a :data:`Watch`): the episode goes to the sans-IO
+    :class:`~asterisk_ami.blocking.BlockWatch`, with the handler running on the dispatch thread at each
+    look, timed as far as seen from the reader. Looks a few times before the warning is due, to see
+    which handler holds the queue."""
+
+    def __init__(self, watch: BlockWatch, running: Callable[[], Handler | None]) -> None:
+        self.watch = watch
+        self.running = running
+        self._seen: tuple[Handler | None, float] = (None, 0.0)
+
+    def __call__(self, phase: str) -> float | None:
+        now = time.monotonic()
+        watch = self.watch
+        if phase == "end":
+            watch.unblock(now)
+            return None
+        if phase == "block":
+            watch.block(now)
+            self._seen = (None, now)
+        f = self.running()
+        seen, since = self._seen
+        if f is not seen:
+            self._seen, since = (f, now), now
+        message = watch.check(now, None if f is None else handler_name(f), now - since)
+        if message:
+            logger.warning(message)
+        due = watch.next_check(now)
+        if due is None:
+            return None
+        return max(0.001, min(due - now, (watch.threshold or 0.05) / 4))
+
+
+class DispatchThread(HandlerRegistry):
+    """The dispatch thread of the threaded client (mixed into ``AsteriskAmi``): it runs every handler
+    and callback in queue order, and reports handlers it cannot run."""
+
+    _queue: DispatchQueue
+    _state_lock: threading.Lock
+    _dispatcher: threading.Thread | None
+    _active_runs: int
+    _coroutine_warned: bool
+    options: Any
+
+    def _emit_soon(self, event: str, *args: Any) -> None:
+        """Emit on the dispatch thread when it runs, else here and now."""
+        with self._state_lock:
+            running = self._dispatcher is not None
+            if running:  # under the lock, so the dispatch thread cannot exit in between
+                self._queue.put(Emit(event, args))
+        if not running:
+            self.emit_event(event, *args)
+
+    def _dispatch_loop(self) -> None:
+        queue = self._queue
+        while True:
+            for item in queue.get_all():
+                try:
+                    self._dispatch(item)
+                except Exception:
+                    logger.exception("dispatch failed")
+            with self._state_lock:
+                if self._active_runs == 0 and not len(queue):
+                    self._dispatcher = None
+                    return
+
+    def _dispatch(self, item: Item) -> None:
+        cls = item.__class__
+        if cls is Deliver:
+            self.deliver(item.items, self.options.identifier)  # type: ignore[union-attr]
+            self._queue.release(item.size)  # type: ignore[union-attr]
+        elif cls is Emit:
+            self.emit_event(item.event, *item.args)  # type: ignore[union-attr]
+        elif cls is Call:
+            self.call_handler(item.fn, item.args)  # type: ignore[union-attr]
+
+    def handler_returned(self, f: Callable[..., Any], result: Any) -> None:
+        # an ``async def`` handler returns a coroutine nobody here can run
+        if inspect.iscoroutine(result):
+            result.close()
+        if not self._coroutine_warned and (inspect.iscoroutinefunction(f) or inspect.iscoroutine(result)):
+            self._coroutine_warned = True
+            logger.error(
+                "handler %s is a coroutine function: the threaded client never awaits it;"
+                " use asterisk_ami.asyncio.AsteriskAmi",
+                handler_name(f),
+            )
