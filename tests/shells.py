@@ -122,12 +122,7 @@ class AsyncioClient:
     def destroy(self, timeout: float | None = 5.0) -> None:
         self.loop.call(self.ami.destroy)
         if threading.current_thread() is not self.loop.thread:
-            wait_until(lambda: self.finished, timeout or 5.0, "the asyncio client's task to end")
-
-    @property
-    def finished(self) -> bool:
-        runner = self.ami._runner
-        return runner is None or runner.done()
+            self.loop.run(self.ami.wait_closed(), timeout or 5.0)
 
 
 def client_factory(shell: str, fake: FakeAsterisk, secret: str) -> Iterator[Callable[..., Any]]:

@@ -411,3 +411,23 @@ def test_64_clients_in_one_loop_20000_actions_all_correlated() -> None:
                 assert len({str(a["token"]).split(":")[0] for a in session.actions if a.get("action") == "Echo"}) <= 1
 
         run(main(), timeout=90)
+
+
+def test_wait_closed_returns_once_the_client_has_stopped_for_good(fake: FakeAsterisk) -> None:
+    async def main() -> None:
+        ami = AsteriskAmi(**fake.client_options(), reconnect=True, reconnect_after=20)
+        await asyncio.wait_for(ami.wait_closed(), 1)  # never ran: at once
+        await ami.connect()
+        waiter = asyncio.ensure_future(ami.wait_closed())
+        await asyncio.sleep(0.05)
+        assert not waiter.done()  # connected, and a drop only means a reconnect
+        fake.drop()
+        await asyncio.sleep(0.1)
+        assert not waiter.done()
+        ami.destroy()
+        await asyncio.wait_for(waiter, 5)
+        assert ami.state == "disconnected"
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert all("bounded" in repr(t.get_coro()) for t in tasks), tasks  # only this test's own wrapper
+
+    run(main())

@@ -536,6 +536,13 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
             except asyncio.TimeoutError:
                 self.destroy()
 
+    async def wait_closed(self) -> None:
+        """Return once the client has stopped for good (after ``disconnect()``, ``destroy()`` or a refused
+        login): its task, the connection and the reconnect wait are over. At once when it never ran."""
+        runner = self._runner
+        if runner is not None and not runner.done() and runner is not asyncio.current_task():
+            await asyncio.wait([runner])
+
     def destroy(self) -> None:
         """Close the connection at once, without Logoff, and do not reconnect. Safe at any time."""
         self._stopping = self._destroying = True
