@@ -39,7 +39,7 @@ class CliUsageError(CliError):
     """Bad arguments: printed as one line, exit code 2."""
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     conn = argparse.ArgumentParser(add_help=False)
     g = conn.add_argument_group("connection (defaults from AMI_HOST, AMI_PORT, AMI_USERNAME, AMI_SECRET)")
     g.add_argument("--host", default=os.environ.get("AMI_HOST", "localhost"))
@@ -114,7 +114,7 @@ def _ssl(args: argparse.Namespace) -> bool | ssl.SSLContext:
     return context
 
 
-def _client(args: argparse.Namespace, **extra: Any) -> AsteriskAmi:
+def make_client(args: argparse.Namespace, **extra: Any) -> AsteriskAmi:
     return AsteriskAmi(
         host=args.host,
         port=args.port,
@@ -233,7 +233,7 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
-class _StopRequest:
+class StopRequest:
     """Set from a signal handler: a plain attribute, no lock.
 
     A Python signal handler runs on the main thread between two bytecodes, possibly while that thread
@@ -247,7 +247,7 @@ class _StopRequest:
         self.requested = True
 
 
-def _stream_events(ami: AsteriskAmi, args: argparse.Namespace, login_timeout: float) -> int:
+def stream_events(ami: AsteriskAmi, args: argparse.Namespace, login_timeout: float) -> int:
     done = threading.Event()
     printer = _EventPrinter(args, sys.stdout, done)
     closed: list[bool] = []
@@ -258,8 +258,8 @@ def _stream_events(ami: AsteriskAmi, args: argparse.Namespace, login_timeout: fl
         done.set()
 
     ami.on("ami_socket_close", on_close)
-    stop = _StopRequest()
-    previous = _on_signals(stop.request)
+    stop = StopRequest()
+    previous = on_signals(stop.request)
     started = time.monotonic()
     try:
         # a close before login makes _login raise; any close it did not raise for came after login and
@@ -267,7 +267,7 @@ def _stream_events(ami: AsteriskAmi, args: argparse.Namespace, login_timeout: fl
         _login(ami, login_timeout)
         _wait_with_counter(done, stop, printer)
     finally:
-        _restore_signals(previous)
+        restore_signals(previous)
     if printer.limit:
         sys.stderr.write(_summary(printer.count, time.monotonic() - started, ami.stats) + "\n")
     if closed and not (printer.limit and printer.count >= printer.limit):
@@ -288,7 +288,7 @@ def _summary(events: int, seconds: float, stats: dict[str, Any]) -> str:
     )
 
 
-def _wait_with_counter(done: threading.Event, stop: _StopRequest, printer: _EventPrinter) -> None:
+def _wait_with_counter(done: threading.Event, stop: StopRequest, printer: _EventPrinter) -> None:
     live = sys.stderr.isatty()
     last_count, last_time = 0, time.monotonic()
     while not done.wait(0.1) and not stop.requested:
@@ -306,7 +306,7 @@ def _wait_with_counter(done: threading.Event, stop: _StopRequest, printer: _Even
 SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 
-def _on_signals(callback: Callable[[], None]) -> dict[int, SignalHandler]:
+def on_signals(callback: Callable[[], None]) -> dict[int, SignalHandler]:
     previous: dict[int, SignalHandler] = {}
     if threading.current_thread() is not threading.main_thread():
         return previous
@@ -315,7 +315,7 @@ def _on_signals(callback: Callable[[], None]) -> dict[int, SignalHandler]:
     return previous
 
 
-def _restore_signals(previous: dict[int, SignalHandler]) -> None:
+def restore_signals(previous: dict[int, SignalHandler]) -> None:
     for sig, handler in previous.items():
         signal.signal(sig, handler)
 
@@ -323,16 +323,16 @@ def _restore_signals(previous: dict[int, SignalHandler]) -> None:
 def cmd_events(args: argparse.Namespace) -> int:
     # Asterisk sends only the named events (a filter per name, in the syntax every version has); the
     # printer still matches them, for the events sent before the filters are in
-    ami = _client(args, event_filters=[name_filter(name) for name in args.event])
+    ami = make_client(args, event_filters=[name_filter(name) for name in args.event])
     try:
-        return _stream_events(ami, args, args.timeout)
+        return stream_events(ami, args, args.timeout)
     finally:
         ami.destroy()
 
 
 def cmd_action(args: argparse.Namespace) -> int:
     message: dict[str, Any] = {"Action": args.name, **_headers(args.headers)}
-    ami = _client(args, events=False)
+    ami = make_client(args, events=False)
     try:
         _login(ami, args.timeout)
         try:
@@ -349,7 +349,7 @@ def cmd_action(args: argparse.Namespace) -> int:
 
 
 def cmd_command(args: argparse.Namespace) -> int:
-    ami = _client(args, events=False)
+    ami = make_client(args, events=False)
     try:
         _login(ami, args.timeout)
         try:
@@ -371,7 +371,7 @@ def cmd_top(args: argparse.Namespace) -> int:
 
     if args.json and not args.once:
         raise CliUsageError("--json needs --once")
-    ami = _client(args)
+    ami = make_client(args)
     try:
         live = LiveState(ami)
         _login(ami, args.timeout)
@@ -402,12 +402,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return _demo_top(args)
     done = threading.Event()
     printer = _EventPrinter(args, sys.stdout, done)
-    # done.set() from the handler is safe here: this thread never waits on done (see _StopRequest)
-    previous = _on_signals(lambda: done.set())
+    # done.set() from the handler is safe here: this thread never waits on done (see StopRequest)
+    previous = on_signals(lambda: done.set())
     try:
         run_demo(printer, done, speed=args.speed)
     finally:
-        _restore_signals(previous)
+        restore_signals(previous)
     return 0
 
 
@@ -466,7 +466,7 @@ def _quiet_library_log(debug: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     _quiet_library_log(getattr(args, "debug", False))
     try:
         return COMMANDS[args.cmd](args)

@@ -51,6 +51,11 @@ class Recorder:
         with self._cond:
             return [name for name, _ in self.events]
 
+    def frames_now(self) -> list[dict[str, Any]]:
+        """The frames so far, copied under the lock (handlers append from another thread)."""
+        with self._cond:
+            return list(self.frames)
+
     def count(self, name: str) -> int:
         return self.names().count(name)
 

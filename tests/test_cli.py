@@ -101,6 +101,13 @@ def test_events_ends_with_one_line_when_the_server_goes_away(fake: FakeAsterisk)
     assert "closed" in one_clear_line(err)
 
 
+def _stream(ami: AsteriskAmi, args: argparse.Namespace) -> object:
+    try:
+        return cli.stream_events(ami, args, 5)
+    except cli.CliError as exc:
+        return exc
+
+
 def test_events_exits_1_when_the_close_is_delivered_right_after_the_login() -> None:
     # Seen in CI: login answer and close delivered back to back, before the main thread woke from the
     # login wait; the close must still end the stream with exit 1. Run in-process to hold the
@@ -109,9 +116,9 @@ def test_events_exits_1_when_the_close_is_delivered_right_after_the_login() -> N
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        args = cli._parser().parse_args(["events", *conn_args("127.0.0.1", port, "admin")])
+        args = cli.build_parser().parse_args(["events", *conn_args("127.0.0.1", port, "admin")])
         args.secret = SECRET
-        ami = cli._client(args)
+        ami = cli.make_client(args)
 
         def close_queued_before_login_returns(success: bool, frame: dict[str, object]) -> None:
             deadline = time.monotonic() + 5
@@ -142,20 +149,13 @@ def test_events_exits_1_when_the_close_is_delivered_right_after_the_login() -> N
     assert "closed" in str(result[0])
 
 
-def _stream(ami: AsteriskAmi, args: argparse.Namespace) -> object:
-    try:
-        return cli._stream_events(ami, args, 5)
-    except cli.CliError as exc:
-        return exc
-
-
 def test_the_stop_signal_handler_takes_no_lock() -> None:
     # Seen under load: SIGINT landed while the main thread held the internal lock of the Event it was
     # waiting on, and a handler calling Event.set() deadlocked (events never exited). The handler that
     # `events` installs must complete even while that lock is held.
-    stop = cli._StopRequest()
+    stop = cli.StopRequest()
     done = threading.Event()
-    previous = cli._on_signals(stop.request)
+    previous = cli.on_signals(stop.request)
     try:
         with done._cond:  # type: ignore[attr-defined]  # where the main thread is inside done.wait()
             os.kill(os.getpid(), signal.SIGINT)
@@ -163,7 +163,7 @@ def test_the_stop_signal_handler_takes_no_lock() -> None:
             while not stop.requested and time.monotonic() < deadline:
                 time.sleep(0.01)
     finally:
-        cli._restore_signals(previous)
+        cli.restore_signals(previous)
     assert stop.requested
 
 

@@ -65,6 +65,14 @@ def test_secret_not_in_repr() -> None:
 # -- login ---------------------------------------------------------------------------------------------
 
 
+def connected(make_client: Any, **options: Any) -> tuple[AsteriskAmi, Recorder]:
+    ami = make_client(**options)
+    rec = Recorder(ami)
+    ami.connect()
+    rec.wait_for("ami_login")
+    return ami, rec
+
+
 def test_login_success(fake: FakeAsterisk, make_client: Any) -> None:
     ami = make_client()
     rec = Recorder(ami)
@@ -419,6 +427,11 @@ def test_destroy_closes_at_once_without_logoff(fake: FakeAsterisk, make_client: 
     assert not client_threads()
 
 
+def _wait_no_threads() -> bool:
+    wait_until(lambda: not client_threads(), what="client threads to end")
+    return True
+
+
 def test_disconnect_and_destroy_any_time(fake: FakeAsterisk, make_client: Any) -> None:
     ami = make_client()
     ami.disconnect()
@@ -438,11 +451,6 @@ def test_disconnect_and_destroy_any_time(fake: FakeAsterisk, make_client: Any) -
     assert _wait_no_threads()
 
 
-def _wait_no_threads() -> bool:
-    wait_until(lambda: not client_threads(), what="client threads to end")
-    return True
-
-
 def test_connect_again_after_disconnect(fake: FakeAsterisk, make_client: Any) -> None:
     ami = make_client()
     rec = Recorder(ami)
@@ -455,14 +463,6 @@ def test_connect_again_after_disconnect(fake: FakeAsterisk, make_client: Any) ->
 
 
 # -- actions with results -----------------------------------------------------------------------------------
-
-
-def connected(make_client: Any, **options: Any) -> tuple[AsteriskAmi, Recorder]:
-    ami = make_client(**options)
-    rec = Recorder(ami)
-    ami.connect()
-    rec.wait_for("ami_login")
-    return ami, rec
 
 
 def test_request_event_list(fake: FakeAsterisk, make_client: Any) -> None:

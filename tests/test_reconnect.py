@@ -45,6 +45,20 @@ def test_jitter_spreads_many_clients() -> None:
     assert len(delays) > 15  # clients restarting together do not come back in step
 
 
+def _backs_off_then_logs_in(ami: AsteriskAmi, port: int) -> None:
+    rec = Recorder(ami)
+    started = time.monotonic()
+    ami.connect()
+    rec.wait_for("ami_socket_error", n=6, timeout=10)
+    elapsed = time.monotonic() - started
+    # five waits of at least the 20 ms base each; with backoff the attempt counter keeps growing
+    assert elapsed >= 5 * 0.020
+    assert ami.stats["reconnect_attempt"] >= 5
+    with FakeAsterisk(accounts={"admin": "secret"}, port=port):
+        rec.wait_for("ami_login", timeout=10)
+        assert ami.stats["reconnect_attempt"] == 0
+
+
 def test_client_backs_off_while_the_server_is_down_and_resets_after_login(caplog: pytest.LogCaptureFixture) -> None:
     with FakeAsterisk(accounts={"admin": "secret"}) as fake:
         port = fake.port
@@ -67,20 +81,6 @@ def test_client_backs_off_while_the_server_is_down_and_resets_after_login(caplog
     assert len(delays) >= 5
     assert delays[0] == 0.02 and all(0.02 <= d <= 0.16 for d in delays)
     assert max(delays) > 0.03  # a fixed 20 ms delay would never wait longer
-
-
-def _backs_off_then_logs_in(ami: AsteriskAmi, port: int) -> None:
-    rec = Recorder(ami)
-    started = time.monotonic()
-    ami.connect()
-    rec.wait_for("ami_socket_error", n=6, timeout=10)
-    elapsed = time.monotonic() - started
-    # five waits of at least the 20 ms base each; with backoff the attempt counter keeps growing
-    assert elapsed >= 5 * 0.020
-    assert ami.stats["reconnect_attempt"] >= 5
-    with FakeAsterisk(accounts={"admin": "secret"}, port=port):
-        rec.wait_for("ami_login", timeout=10)
-        assert ami.stats["reconnect_attempt"] == 0
 
 
 @pytest.mark.parametrize("shell", SHELLS)

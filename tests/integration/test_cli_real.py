@@ -67,6 +67,16 @@ def test_bad_credentials_exit_1_with_one_line(asterisk_server: AsteriskServer) -
     assert "Authentication failed" in one_clear_line(done.err)
 
 
+def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
+    """One stdout line, or '' after ``timeout`` seconds."""
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            return ""
+    return proc.stdout.readline()
+
+
 def test_events_streams_a_call_and_exits_0_on_sigint(asterisk_server: AsteriskServer) -> None:
     args, secret = admin_args(asterisk_server)
     proc = start_cli("events", "--event", "UserEvent", *args, secret=secret)
@@ -102,13 +112,3 @@ def test_unreachable_port_exits_1(asterisk_server: AsteriskServer) -> None:
     done = run_cli("action", "Ping", *conn_args("127.0.0.1", 1, "admin"), secret="x")
     assert done.code == 1
     assert "refused" in one_clear_line(done.err).lower()
-
-
-def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
-    """One stdout line, or '' after ``timeout`` seconds."""
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout):
-            return ""
-    return proc.stdout.readline()

@@ -4,7 +4,7 @@ Every wait has a timeout; the few fixed observation windows (``assert_stays``) o
 something does *not* happen (no reconnect storm, no second login, no events).  Every client made
 by the ``make_client`` fixture is destroyed after its test.
 
-Dialplan (scripts/asterisk_sandbox.py): 100 = Answer, UserEvent(TestEvent,Foo: bar), Wait(1),
+Dialplan (scripts/asterisk_sandbox/config.py): 100 = Answer, UserEvent(TestEvent,Foo: bar), Wait(1),
 Hangup; 101 = Answer, UserEvent, Echo; 200 = Answer, Wait(30), Hangup.
 """
 
@@ -91,14 +91,11 @@ def assert_stays(predicate: Callable[[], bool], duration: float, what: str) -> N
 
 
 def events_of(rec: Recorder, name: str | None = None) -> list[Frame]:
-    with rec._cond:
-        frames = list(rec.frames)
-    return [f for f in frames if "event" in f and (name is None or f["event"] == name)]
+    return [f for f in rec.frames_now() if "event" in f and (name is None or f["event"] == name)]
 
 
 def frames_with(rec: Recorder, key: str, value: str) -> list[Frame]:
-    with rec._cond:
-        return [f for f in rec.frames if f.get(key) == value]
+    return [f for f in rec.frames_now() if f.get(key) == value]
 
 
 def login_results(rec: Recorder) -> list[bool]:
