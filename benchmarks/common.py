@@ -10,7 +10,10 @@ import json
 import os
 import resource
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -102,3 +105,29 @@ def scale_result(counts: list[int], target: int, seconds: float, **extra: object
         "complete": all(c >= target for c in counts),
         **extra,
     }
+
+
+def bare_loop(read: Callable[[], Any], buf: bytes, target: float) -> tuple[int, float, float]:
+    """The baseline every ratio is measured against, the issue's bare loop: each ``read()`` (a socket's
+    recv, or the next chunk in memory; ``b""`` ends) is split on the blank line, decoded, and made one
+    dict per frame with lower-cased keys, no rule of the library and no helper call per frame. It is
+    one function that *is* the loop, for the socket and the in-memory baselines alike. Returns the
+    frames (at least ``target`` unless the reads ran out), when the first one was made and when the
+    last read was done (``perf_counter``)."""
+    count = 0
+    t0 = t1 = time.perf_counter()
+    while count < target:
+        data = read()
+        if not data:
+            break
+        *raws, buf = (buf + data).split(b"\r\n\r\n")
+        for raw in raws:
+            frame: dict[str, str] = {}
+            for line in raw.decode("utf-8", "replace").split("\r\n"):
+                key, _, value = line.partition(": ")
+                frame[key.lower()] = value
+            count += 1
+            if count == 1:
+                t0 = time.perf_counter()
+        t1 = time.perf_counter()
+    return count, t0, t1

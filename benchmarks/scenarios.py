@@ -21,6 +21,8 @@ Scenarios:
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import socket
 import sys
 import threading
@@ -36,6 +38,7 @@ from common import (
     SECRET,
     TERM,
     USERNAME,
+    bare_loop,
     corpus_events,
     emit_result,
     event_stream,
@@ -124,24 +127,8 @@ def _read_until_response(sock: socket.socket, buf: bytes, marker: bytes) -> byte
 def scenario_baseline(args: argparse.Namespace) -> dict[str, object]:
     sock, buf = _bare_connect(args.host, args.port, USERNAME, SECRET, "on")
     target = args.events + 1  # the login response, then the events
-    count = 0
-    t0 = t1 = time.perf_counter()
-    recv = sock.recv
     try:
-        while count < target:
-            data = recv(RECV)
-            if not data:
-                break
-            *raws, buf = (buf + data).split(b"\r\n\r\n")
-            for raw in raws:
-                frame: dict[str, str] = {}
-                for line in raw.decode("utf-8", "replace").split("\r\n"):
-                    key, _, value = line.partition(": ")
-                    frame[key.lower()] = value
-                count += 1
-                if count == 1:
-                    t0 = time.perf_counter()
-            t1 = time.perf_counter()
+        count, t0, t1 = bare_loop(functools.partial(sock.recv, RECV), buf, target)
     finally:
         sock.close()
     return _throughput(count, t0, t1, complete=count >= target)
@@ -454,15 +441,7 @@ def scenario_parser_baseline(args: argparse.Namespace) -> dict[str, object]:
     frames = 0
     t0 = time.perf_counter()
     for _ in range(passes):
-        buf = b""
-        for data in chunks:
-            *raws, buf = (buf + data).split(b"\r\n\r\n")
-            for raw in raws:
-                frame: dict[str, str] = {}
-                for line in raw.decode("utf-8", "replace").split("\r\n"):
-                    key, _, value = line.partition(": ")
-                    frame[key.lower()] = value
-                frames += 1
+        frames += bare_loop(functools.partial(next, iter(chunks), b""), b"", math.inf)[0]
     seconds = time.perf_counter() - t0
     assert frames == passes * per_pass, (frames, passes * per_pass)
     return _parser_result(frames, nbytes * passes, seconds, passes)
