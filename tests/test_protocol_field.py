@@ -1,4 +1,4 @@
-"""Streams from servers in production (E30-E32 of ../shared/ami-protocol-notes.md), on both parsers, at
+"""Streams from servers in production (E30-E32 of docs/ami-protocol-notes.md), on both parsers, at
 every split: frames ending in ``\\r\\n\\n``, banners of other products, runs of blank lines between
 frames, and everything the parser holds between reads staying within ``max_frame_bytes``.
 """

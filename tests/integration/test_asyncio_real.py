@@ -1,6 +1,6 @@
 """``asterisk_ami.asyncio.AsteriskAmi`` against a real Asterisk 22 (the ``asterisk_server`` sandbox).
 
-Dialplan (scripts/asterisk_sandbox.py): 100 = Answer, UserEvent(TestEvent,Foo: bar), Wait(1), Hangup;
+Dialplan (scripts/asterisk_sandbox/config.py): 100 = Answer, UserEvent(TestEvent,Foo: bar), Wait(1), Hangup;
 200 = Answer, Wait(30), Hangup. Every wait is bounded.
 """
 

@@ -1,7 +1,7 @@
 """``LiveState`` against a real Asterisk 22 (the ``asterisk_server`` sandbox): the bootstrap, churn compared
 with Asterisk's own lists at quiet points, a queue, a SIGKILL restart, and ``asterisk-ami top``.
 
-Dialplan (scripts/asterisk_sandbox.py): 100 = a short call, 200 = a 30 s call, 300 dials 301 (a real
+Dialplan (scripts/asterisk_sandbox/config.py): 100 = a short call, 200 = a 30 s call, 300 dials 301 (a real
 bridged pair), 400 waits in queue ``support``, ``agent`` is the queue's Local member.
 """
 
