@@ -17,12 +17,15 @@ import signal
 import ssl
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
+
+from asterisk_ami import AsteriskAmi
 
 from ..helpers import wait_until
 
@@ -78,6 +81,22 @@ class AsteriskServer:
     def pid(self) -> int | None:
         """Pid of the managed Asterisk process (None if external or not running)."""
         return self.sandbox.pid if self.sandbox is not None and self.sandbox.is_running() else None
+
+    def options(self, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for a client logged in as ``admin`` here (``extra`` on top)."""
+        creds = self.accounts.admin
+        return {"host": self.host, "port": self.port, "username": creds.username, "password": creds.secret, **extra}
+
+    def logged_in_client(self, **extra: Any) -> AsteriskAmi:
+        """A threaded ``admin`` client, connected and logged in (the caller destroys it)."""
+        ami = AsteriskAmi(**self.options(**extra))
+        logged_in = threading.Event()
+        ami.on("ami_login", lambda ok, frame: logged_in.set() if ok else None)
+        ami.connect()
+        if not logged_in.wait(15):
+            ami.destroy()
+            raise AssertionError(f"no login at {self.host}:{self.port} within 15 s")
+        return ami
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client SSL context trusting the server certificate (hostname: localhost or 127.0.0.1)."""

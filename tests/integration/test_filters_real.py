@@ -5,7 +5,6 @@ at the new login). A second connection sends the events (``Action: UserEvent``).
 from __future__ import annotations
 
 import signal
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -35,9 +34,7 @@ def make(request: pytest.FixtureRequest, asterisk_server: AsteriskServer) -> Ite
     made: list[Any] = []
 
     def client(**options: Any) -> Any:
-        creds = asterisk_server.accounts.admin
-        options = {"host": asterisk_server.host, "port": asterisk_server.port, "connect_timeout": 10, **options}
-        options |= {"username": creds.username, "password": creds.secret}
+        options = asterisk_server.options(connect_timeout=10, **options)
         ami = AsteriskAmi(**options) if loop is None else AsyncioClient(loop, **options)
         made.append(ami)
         return ami
@@ -51,26 +48,10 @@ def make(request: pytest.FixtureRequest, asterisk_server: AsteriskServer) -> Ite
             loop.stop()
 
 
-def sender(asterisk_server: AsteriskServer) -> AsteriskAmi:
-    creds = asterisk_server.accounts.admin
-    ami = AsteriskAmi(
-        host=asterisk_server.host,
-        port=asterisk_server.port,
-        username=creds.username,
-        password=creds.secret,
-        events=False,
-    )
-    logged_in = threading.Event()
-    ami.on("ami_login", lambda ok, frame: logged_in.set() if ok else None)
-    ami.connect()
-    assert logged_in.wait(TIMEOUT)
-    return ami
-
-
 def send_round(asterisk_server: AsteriskServer, rec: Recorder) -> list[str]:
     """UserEvents keep-*, drop-* and a last keep-*, from another connection; the UserEvent names received."""
     tag = uuid.uuid4().hex[:8]
-    ami = sender(asterisk_server)
+    ami = asterisk_server.logged_in_client(events=False)
     try:
         for name in (f"keep-{tag}-1", f"drop-{tag}", f"keep-{tag}-2"):
             ami.request({"Action": "UserEvent", "UserEvent": name}, timeout=TIMEOUT)

@@ -11,7 +11,6 @@ import contextlib
 import random
 import signal
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,9 +39,7 @@ def connect(request: pytest.FixtureRequest, asterisk_server: AsteriskServer) -> 
     made: list[tuple[Any, LiveState]] = []
 
     def make(**options: Any) -> tuple[Any, LiveState]:
-        creds = asterisk_server.accounts.admin
-        options = {"host": asterisk_server.host, "port": asterisk_server.port, "connect_timeout": 10, **options}
-        options |= {"username": creds.username, "password": creds.secret}
+        options = asterisk_server.options(connect_timeout=10, **options)
         ami = AsteriskAmi(**options) if loop is None else AsyncioClient(loop, **options)
         live = LiveState(ami)
         made.append((ami, live))
@@ -63,18 +60,7 @@ def connect(request: pytest.FixtureRequest, asterisk_server: AsteriskServer) -> 
 @pytest.fixture
 def admin(asterisk_server: AsteriskServer) -> Iterator[AsteriskAmi]:
     """A second, plain client that makes calls and asks Asterisk for its own lists."""
-    creds = asterisk_server.accounts.admin
-    ami = AsteriskAmi(
-        host=asterisk_server.host,
-        port=asterisk_server.port,
-        username=creds.username,
-        password=creds.secret,
-        events=False,
-    )
-    logged_in = threading.Event()
-    ami.on("ami_login", lambda ok, frame: logged_in.set() if ok else None)
-    ami.connect()
-    assert logged_in.wait(TIMEOUT)
+    ami = asterisk_server.logged_in_client(events=False)
     yield ami
     with contextlib.suppress(Exception):
         hang_up_all(ami)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,18 +24,9 @@ STUCK = 4.0
 FLOOD = 20_000  # ~22 MB: more than the socket buffers on both sides and the client's queue hold
 
 
-def options(server: AsteriskServer, **extra: Any) -> dict[str, Any]:
-    creds = server.accounts.admin
-    return {"host": server.host, "port": server.port, "username": creds.username, "password": creds.secret, **extra}
-
-
 def flood(server: AsteriskServer) -> None:
     """FLOOD UserEvents of about 1 KB from another connection, as fast as Asterisk takes them."""
-    sender = AsteriskAmi(**options(server, events=False))
-    logged_in = threading.Event()
-    sender.on("ami_login", lambda ok, frame: logged_in.set() if ok else None)
-    sender.connect()
-    assert logged_in.wait(15)
+    sender = server.logged_in_client(events=False)
     try:
         pad = "x" * 1000
         futures = [sender.action({"Action": "UserEvent", "UserEvent": f"flood{i}", "Pad": pad}) for i in range(FLOOD)]
@@ -62,7 +52,7 @@ def check_outcome(caplog: pytest.LogCaptureFixture, stuck_at: float, stats: dict
 def test_threaded_warns_before_asterisk_drops_it_then_reconnects(
     asterisk_server: AsteriskServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ami = AsteriskAmi(**options(asterisk_server, reconnect=True, reconnect_after=200))
+    ami = AsteriskAmi(**asterisk_server.options(reconnect=True, reconnect_after=200))
     logins: list[float] = []
     ami.on("ami_login", lambda ok, frame: logins.append(time.time()) if ok else None)
     stuck_at: list[float] = []
@@ -92,7 +82,7 @@ def test_asyncio_warns_before_asterisk_drops_it_then_reconnects(
     stuck_at: list[float] = []
 
     async def main() -> dict[str, Any]:
-        ami = ami_asyncio.AsteriskAmi(**options(asterisk_server, reconnect=True, reconnect_after=200))
+        ami = ami_asyncio.AsteriskAmi(**asterisk_server.options(reconnect=True, reconnect_after=200))
         logins: list[float] = []
         ami.on("ami_login", lambda ok, frame: logins.append(time.time()) if ok else None)
         await ami.connect()
