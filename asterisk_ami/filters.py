@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 
 from .errors import HeaderInjectionError, InvalidMessageError
+from .messages import encode_message
 
 _CRITERIA = {
     "action": frozenset({"include", "exclude"}),
@@ -41,30 +42,31 @@ def filter_message(expression: str) -> dict[str, str]:
         raise HeaderInjectionError(f"event filter {expression!r} contains CR, LF or NUL")
     if not expression.strip():
         raise ValueError("an event filter cannot be empty")
-    message = {"Action": "Filter", "Operation": "Add"}
-    if _ADVANCED.match(expression):
-        criteria, value = _advanced(expression)
-        message["MatchCriteria"] = criteria
-        message["Filter"] = value
-    else:
-        message["Filter"] = expression
-    return message
+    if not _ADVANCED.match(expression):
+        return {"Action": "Filter", "Operation": "Add", "Filter": expression}
+    criteria, value = parse_advanced(expression)
+    match = ",".join(f"{name}({arg})" for name, arg in criteria)
+    return {"Action": "Filter", "Operation": "Add", "MatchCriteria": match, "Filter": value}
 
 
-def _advanced(expression: str) -> tuple[str, str]:
-    """(MatchCriteria, Filter) of ``criteria [= value]`` or ``eventfilter(criteria) = [value]``."""
+def parse_advanced(expression: str) -> tuple[list[tuple[str, str]], str]:
+    """The criteria, as (name, argument) pairs, and the value of ``criteria [= value]`` or of a manager.conf
+    line ``eventfilter(criteria) = [value]``. Raises ``ValueError`` naming what is wrong."""
     text = expression.strip()
-    wrapped = re.match(r"eventfilter\s*\((.*)\)\s*(=.*)?$", text)
-    if wrapped:
-        head, tail = wrapped.group(1), (wrapped.group(2) or "")
+    if re.match(r"eventfilter\s*\(", text):
+        start = text.index("(") + 1
+        end = _closing(text, start)
+        if end < 0:
+            raise ValueError(f"event filter {expression!r}: unbalanced parentheses")
+        head, tail = text[start:end], text[end + 1 :].strip()
     else:
         head, sep, rest = text.partition("=")
-        # a "=" inside a criterion's parentheses is not the separator
-        if head.count("(") != head.count(")"):
+        if head.count("(") != head.count(")"):  # a "=" inside a criterion's parentheses is not the separator
             raise ValueError(f"event filter {expression!r}: unbalanced parentheses")
         tail = sep + rest
-    parts: list[str] = []
-    seen: set[str] = set()
+    if tail and not tail.startswith("="):
+        raise ValueError(f"event filter {expression!r}: what follows the criteria must start with '='")
+    criteria: list[tuple[str, str]] = []
     pos = 0
     while pos < len(head):
         m = _CRITERION.match(head, pos)
@@ -72,21 +74,32 @@ def _advanced(expression: str) -> tuple[str, str]:
             raise ValueError(f"event filter {expression!r}: criteria are name(), header(), method(), action()")
         name, arg = m.group(1).lower(), m.group(2).strip()
         allowed = _CRITERIA.get(name, frozenset())
-        if name not in _CRITERIA or name in seen:
+        if name not in _CRITERIA or any(name == seen for seen, _ in criteria):
             raise ValueError(f"event filter {expression!r}: {name}() is unknown or given twice")
         if allowed is not None and arg not in allowed:
             raise ValueError(f"event filter {expression!r}: {name}() takes one of {', '.join(sorted(allowed))}")
         if not arg:
             raise ValueError(f"event filter {expression!r}: {name}() needs a value")
-        seen.add(name)
-        parts.append(f"{name}({arg})")
+        criteria.append((name, arg))
         pos = m.end()
         if pos < len(head):
             if head[pos] != ",":
                 raise ValueError(f"event filter {expression!r}: criteria are separated by commas")
             pos += 1
-    value = tail[1:].strip() if tail.startswith("=") else ""
-    return ",".join(parts), value
+    return criteria, tail[1:].strip()
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the ``)`` that closes the ``(`` just before ``start``, or -1."""
+    depth = 1
+    for i in range(start, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
 
 
 def name_filter(name: str) -> str:
@@ -109,13 +122,20 @@ def _literal(c: str) -> str:
     return f"[{c}]"
 
 
-def check_filters(filters: Iterable[str]) -> tuple[str, ...]:
-    """The ``event_filters`` option, checked now (a bad expression raises here, never on a reader)."""
+def check_filters(filters: Iterable[str], encoding: str = "utf-8") -> tuple[str, ...]:
+    """The ``event_filters`` option, checked now: a bad expression, or one Asterisk would refuse to read
+    (a line over its limit, text the encoding cannot write), raises here, never on a reader."""
     if isinstance(filters, str):
         raise TypeError("event_filters is a list of filter expressions, not one str")
     checked = tuple(filters)
     for expression in checked:
-        filter_message(expression)
+        message = filter_message(expression)
+        try:
+            encode_message(message, encoding)
+        except UnicodeEncodeError:
+            raise InvalidMessageError(f"event filter {expression!r} cannot be written in {encoding}") from None
+        except InvalidMessageError as exc:
+            raise type(exc)(f"event filter {expression!r}: {exc}") from None
     return checked
 
 
@@ -196,21 +216,14 @@ class FilterSet:
         rule = _Rule()
         if criteria.strip():
             try:
-                parsed, value = _advanced(f"{criteria} = {value}")
+                pairs, value = parse_advanced(f"{criteria} = {value}")
             except ValueError:
                 return FORMAT_ERROR
-            for part in parsed.split(","):
-                key, arg = part[:-1].split("(", 1)
-                if key == "action":
-                    rule.exclude = arg == "exclude"
-                elif key == "name":
-                    rule.name = arg
-                elif key == "header":
-                    rule.header = arg.lower()
-                else:
-                    rule.method = arg
-            if "method(" not in parsed:
-                rule.method = "none"
+            given = dict(pairs)
+            rule.exclude = given.get("action") == "exclude"
+            rule.name = given.get("name")
+            rule.header = given["header"].lower() if "header" in given else None
+            rule.method = given.get("method", "none")
         else:
             rule.exclude = value.startswith("!")
             value = value[1:] if rule.exclude else value

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import HeaderInjectionError
+from .errors import HeaderInjectionError, InvalidMessageError
 from .filters import check_filters
 
 _BAD_CHARS = re.compile("[\r\n\x00]")
@@ -61,12 +61,18 @@ class AmiOptions:
         if self.slow_handler_warning is not None and not self.slow_handler_warning > 0:
             raise ValueError("slow_handler_warning must be positive seconds, or None (no warning)")
         "".encode(self.ami_encoding)  # LookupError now rather than on the reader thread
-        self.event_filters = check_filters(self.event_filters)
+        self.event_filters = check_filters(self.event_filters, self.ami_encoding)
         # these go into the Login action: refuse CR/LF/NUL now, by name, never echoing the value
         for name in ("username", "password", "events"):
             value = getattr(self, name)
-            if isinstance(value, str) and _BAD_CHARS.search(value):
+            if not isinstance(value, str):
+                continue
+            if _BAD_CHARS.search(value):
                 raise HeaderInjectionError(f"option {name!r} contains CR, LF or NUL")
+            try:
+                value.encode(self.ami_encoding)
+            except UnicodeEncodeError:  # its message would quote a character of the secret
+                raise InvalidMessageError(f"option {name!r} cannot be written in {self.ami_encoding}") from None
 
     @property
     def address(self) -> tuple[str, int]:

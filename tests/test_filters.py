@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from asterisk_ami import AsteriskAmi
-from asterisk_ami.errors import EventFilterError, HeaderInjectionError
+from asterisk_ami.errors import EventFilterError, HeaderInjectionError, InvalidMessageError, MessageTooLargeError
 from asterisk_ami.filters import FilterSet, filter_message, name_filter
 from asterisk_ami.options import AmiOptions
 from asterisk_ami.protocol import ActionIdGenerator, AmiProtocol
@@ -42,6 +42,10 @@ T0 = 1000.0
             "eventfilter(header(Channel), method(regex)) = (PJ)?SIP/(james|jim)-",
             {"MatchCriteria": "header(Channel),method(regex)", "Filter": "(PJ)?SIP/(james|jim)-"},
         ),
+        (  # a value that ends in ")" after a manager.conf line's own parentheses
+            "eventfilter(action(include),header(Channel),method(regex)) = ^(PJSIP|SIP)",
+            {"MatchCriteria": "action(include),header(Channel),method(regex)", "Filter": "^(PJSIP|SIP)"},
+        ),
     ],
 )
 def test_both_syntaxes_become_filter_actions(expression: str, headers: dict[str, str]) -> None:
@@ -59,11 +63,18 @@ def test_both_syntaxes_become_filter_actions(expression: str, headers: dict[str,
         ("name(A),name(B)", ValueError),
         ("name(A) header(B)", ValueError),
         ("Event: A\r\nAction: Logoff", HeaderInjectionError),
+        ("Event: " + "x" * 1100, MessageTooLargeError),  # Asterisk reads 1024 bytes a line: refused now
+        ("eventfilter(name(A)) junk", ValueError),
     ],
 )
 def test_a_bad_expression_is_refused_when_the_client_is_made(expression: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         AsteriskAmi(event_filters=[expression])
+
+
+def test_a_filter_the_encoding_cannot_write_is_refused_when_the_client_is_made() -> None:
+    with pytest.raises(InvalidMessageError, match="cannot be written in ascii"):
+        AsteriskAmi(event_filters=["Event: caf\u00e9"], ami_encoding="ascii")
 
 
 def test_event_filters_is_a_list_not_one_string() -> None:
@@ -163,6 +174,13 @@ def test_a_refused_filter_is_reported_and_the_session_stays_open(caplog: pytest.
     [late] = session.events_received()
     assert isinstance(late, FilterRejected) and late.error.expression == "name(Hangup)"
     assert "no answer" in str(late.error) and session.state is SessionState.OPEN
+
+
+def test_a_refusal_without_a_message_still_says_why() -> None:
+    session, actions = logged_in_session(event_filters=["name(Hangup)"])
+    session.receive_data(b"Response: Error\r\nActionID: %s\r\n\r\n" % actions[0]["actionid"].encode(), T0)
+    [rejected] = [e for e in session.events_received() if isinstance(e, FilterRejected)]
+    assert str(rejected.error).endswith("'name(Hangup)': Response: Error")
 
 
 def test_a_filter_in_flight_when_the_connection_drops_is_not_reported() -> None:

@@ -15,6 +15,7 @@ from asterisk_ami import (
     AsteriskAmi,
     FrameTooLargeError,
     HeaderInjectionError,
+    InvalidMessageError,
 )
 from asterisk_ami.testing import FakeAsterisk
 
@@ -210,3 +211,10 @@ def test_oversized_frame_is_typed_error_and_memory_stays_bounded(fake: FakeAster
     assert not any(f.get("event") == "Endless" for f in rec.frames)
     assert growth < 16_000_000, f"RSS grew {growth / 1e6:.1f} MB for a frame limited to {limit} bytes"
     assert ami.state == "disconnected"
+
+
+def test_a_secret_the_encoding_cannot_write_is_refused_without_quoting_it() -> None:
+    with pytest.raises(InvalidMessageError) as info:
+        AsteriskAmi(username="admin", password="s\u00e9cret-\u00e5", ami_encoding="ascii")
+    assert "password" in str(info.value) and "\u00e9" not in str(info.value) and "\u00e5" not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
