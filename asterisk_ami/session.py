@@ -505,20 +505,14 @@ class AmiSession:
     def _logged_in_actions(self, now: float) -> None:
         """What is written right after the login answer, before the actions queued meanwhile: the event
         filters, then the shell's login actions (a live state's lists, ...)."""
-        for expression in self.options.event_filters:
+        for expression in self.options.event_filters:  # checked with the options: they can be written
             waiter = _FilterWaiter(expression)
             self.send(filter_message(expression), now, waiter=waiter, timeout=self.options.connect_timeout)
-        if self._login_actions is None:
-            return
-        for message in self._login_actions():
+        for message in self._login_actions() if self._login_actions is not None else ():
             try:
-                msg, _, data = prepare_action(message, self.ids, self.options.ami_encoding)
-            except (TypeError, InvalidMessageError) as exc:
+                self.send(message, now)  # the session is open: written at once, after the filters
+            except (TypeError, ValueError) as exc:  # InvalidMessageError, a repeated ActionID
                 logger.error("a login action cannot be written: %s", exc)
-                continue
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("send %s", redact(msg))
-            self._out.append(data)
 
     def _action_done(self, done: ActionDone) -> None:
         """An action is over: reported, unless it is one of the session's own filters."""
@@ -529,8 +523,9 @@ class AmiSession:
         expression = waiter.expression
         outcome = done.outcome
         if isinstance(outcome, ActionError):
-            reason = str(outcome.frame.get("message") if outcome.frame else outcome) or "Response: Error"
             frame = outcome.frame
+            message = frame.get("message") if frame else None
+            reason = message if isinstance(message, str) and message else "Response: Error"
         elif isinstance(outcome, BaseException):
             reason, frame = f"no answer within {self.options.connect_timeout} s", None
         else:

@@ -46,9 +46,7 @@ def library_events(event: Event) -> Emits:
         return (("ami_login", (False, event.frame)), ("ami_socket_error", (event.error,)))  # type: ignore[union-attr]
     if cls is TimedOut:
         return (("ami_socket_timeout", ()),)
-    if cls is Failed:
-        return (("ami_socket_error", (event.error,)),)  # type: ignore[union-attr]
-    if cls is FilterRejected:
+    if cls is Failed or cls is FilterRejected:  # a refused filter leaves the connection up
         return (("ami_socket_error", (event.error,)),)  # type: ignore[union-attr]
     if cls is ServerClosed:
         return (("ami_socket_end", ()),)
