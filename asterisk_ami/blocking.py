@@ -56,8 +56,9 @@ class BlockWatch:
             self.episodes += 1
 
     def episode_seconds(self, now: float) -> float:
-        """How long the current episode has lasted (0: none)."""
-        return 0.0 if self._since is None else now - self._since
+        """How long the current episode has lasted (0: none). Any thread may ask."""
+        since = self._since
+        return 0.0 if since is None else now - since
 
     def next_check(self, now: float) -> float | None:
         """When to call :meth:`check` next (None: no warning is due in this episode)."""
@@ -83,12 +84,13 @@ class BlockWatch:
 
     def unblock(self, now: float) -> None:
         """Reading goes on: the episode is over."""
-        if self._since is None:
+        since = self._since
+        if since is None:
             return
-        self.blocked_seconds += now - self._since
+        self._since = None  # first: stats() read from another thread never counts the episode twice
+        self.blocked_seconds += now - since
         if self._warned and not self._close_said:
-            self._last_warned = (now, now - self._since, self._episode_slowest)
-        self._since = None
+            self._last_warned = (now, now - since, self._episode_slowest)
 
     def stalled(self, now: float, seconds: float, handler: str) -> str | None:
         """An episode seen only once over: one handler call held the reader (and an asyncio loop) for
@@ -123,7 +125,8 @@ class BlockWatch:
         )
 
     def stats(self, now: float) -> dict[str, object]:
-        current = 0.0 if self._since is None else now - self._since
+        """The counters; any thread may ask (only the watching thread changes them)."""
+        current = self.episode_seconds(now)
         return {
             "blocked_seconds": round(self.blocked_seconds + current, 6),
             "blocked_episodes": self.episodes,

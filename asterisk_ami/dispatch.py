@@ -134,13 +134,12 @@ class DispatchQueue:
 class ReaderWatch:
     """The reader waits for room in the queue (a :data:`Watch`): the episode goes to the sans-IO
     :class:`~asterisk_ami.blocking.BlockWatch`, with the handler running on the dispatch thread at each
-    look, timed as far as seen from the reader. Looks a few times before the warning is due, to see
-    which handler holds the queue."""
+    look and how long that call has run. Looks a few times before the warning is due, to see which
+    handler holds the queue."""
 
-    def __init__(self, watch: BlockWatch, running: Callable[[], Handler | None]) -> None:
+    def __init__(self, watch: BlockWatch, running: Callable[[], tuple[Handler | None, float]]) -> None:
         self.watch = watch
         self.running = running
-        self._seen: tuple[Handler | None, float] = (None, 0.0)
 
     def __call__(self, phase: str) -> float | None:
         now = time.monotonic()
@@ -150,14 +149,10 @@ class ReaderWatch:
             return None
         if phase == "block":
             watch.block(now)
-            self._seen = (None, now)
-        f = self.running()
-        seen, since = self._seen
-        if f is not seen:
-            self._seen, since = (f, now), now
-        message = watch.check(now, None if f is None else handler_name(f), now - since)
+        f, busy = self.running()
+        message = watch.check(now, None if f is None else handler_name(f), busy)
         if message:
-            logger.warning(message)
+            logger.warning(message)  # under the queue's lock: the dispatch thread is stuck anyway
         due = watch.next_check(now)
         if due is None:
             return None
@@ -200,8 +195,10 @@ class DispatchThread(HandlerRegistry):
     def _dispatch(self, item: Item) -> None:
         cls = item.__class__
         if cls is Deliver:
-            self.deliver(item.items, self.options.identifier)  # type: ignore[union-attr]
-            self._queue.release(item.size)  # type: ignore[union-attr]
+            try:
+                self.deliver(item.items, self.options.identifier)  # type: ignore[union-attr]
+            finally:  # or the reader would wait for room forever
+                self._queue.release(item.size)  # type: ignore[union-attr]
         elif cls is Emit:
             self.emit_event(item.event, *item.args)  # type: ignore[union-attr]
         elif cls is Call:

@@ -79,8 +79,9 @@ class HandlerRegistry:
         self._once_keys: set[tuple[str, Handler]] = set()
         self._once_lock = threading.Lock()
         self._snapshot: tuple[int, FrameHandlers] = (-1, ((), {}))
-        # the handler running now, read by the threaded reader's watch (which times it itself)
+        # the handler running now and since when (perf_counter), read by the threaded reader's watch
         self._running: Handler | None = None
+        self._running_since = 0.0
         self._slowest: tuple[Handler, float] | None = None  # the slowest handler call so far
         self._slow_floor = 0.0  # a call longer than this goes to _handler_slow()
         self._stall_threshold: float | None = None  # a call this long is handler_stalled()
@@ -173,7 +174,8 @@ class HandlerRegistry:
         t = clock()
         for frame in items:
             if frame.__class__ is Call:
-                self.call_handler(frame.fn, frame.args)
+                self.call_handler(frame.fn, frame.args)  # timed there
+                t = clock()
                 continue
             if version != self.handlers_version:
                 version = self.handlers_version
@@ -181,6 +183,7 @@ class HandlerRegistry:
                 # per event name: the ami_data handlers, then that name's, so a frame needs one loop
                 named = {name: on_data + handlers for name, handlers in named.items()}
                 self._snapshot = (version, (on_data, named))
+                t = clock()
             if identifier is not None:
                 frame["identifier"] = identifier
             handlers = on_data
@@ -190,6 +193,7 @@ class HandlerRegistry:
                     handlers = named.get(event, on_data)
             for f in handlers:
                 self._running = f
+                self._running_since = t
                 try:
                     result = f(frame)
                     if result is not None:
@@ -204,16 +208,16 @@ class HandlerRegistry:
 
     def call_handler(self, f: Handler, args: tuple[Any, ...]) -> None:
         """Run one handler: what it raises is logged and reported, never passed on."""
-        running = self._running  # a handler may emit from inside another
-        self._running = f
+        running, since = self._running, self._running_since  # a handler may emit from inside another
         start = perf_counter()
+        self._running, self._running_since = f, start
         try:
             result = f(*args)
         except Exception as exc:
             self.handler_failed(f, exc)
             result = None
         finally:
-            self._running = running
+            self._running, self._running_since = running, since
         took = perf_counter() - start
         if took > self._slow_floor:
             self._handler_slow(f, took)
@@ -234,9 +238,10 @@ class HandlerRegistry:
     def handler_stalled(self, f: Handler, seconds: float) -> None:
         """A handler call took ``_stall_threshold`` or longer (the asyncio shell: it held the loop)."""
 
-    def running_handler(self) -> Handler | None:
-        """The handler running now (None: none); any thread may ask."""
-        return self._running
+    def running_handler(self) -> tuple[Handler | None, float]:
+        """The handler running now (None: none) and for how many seconds so far; any thread may ask."""
+        f, since = self._running, self._running_since
+        return f, (perf_counter() - since if f is not None else 0.0)
 
     def emit_event(self, event: str, *args: Any) -> None:
         """Run every handler of one of the library's events (``ami_login`` ...), each safely."""

@@ -236,6 +236,56 @@ def test_asyncio_a_plain_handler_holding_the_loop_is_warned_about_after(
     assert stats["slowest_handler"].endswith("sleepy_handler") and stats["slowest_handler_seconds"] >= 0.15
 
 
+def test_an_action_callback_is_timed_as_itself_not_as_the_next_handler(fake: FakeAsterisk) -> None:
+    # the answer and the next event in one write, so they reach the dispatch thread in one batch:
+    # the callback runs between them, and its time must not be charged to the next frame's handler
+    fake.respond("Ping", lambda frame, session: [{"Response": "Success", "Ping": "Pong"}, b"Event: After\r\n\r\n"])
+    ami = AsteriskAmi(**fake.client_options())
+    done = threading.Event()
+
+    def slow_callback(frame: dict[str, Any]) -> None:
+        time.sleep(0.1)
+
+    def quick_handler(frame: dict[str, Any]) -> None:
+        if frame.get("event") == "After":
+            done.set()
+
+    ami.on("ami_data", quick_handler)
+    rec = Recorder(ami)
+    try:
+        ami.connect()
+        rec.wait_for("ami_login")
+        ami.send({"Action": "Ping"}, callback=slow_callback)
+        assert done.wait(5)
+        stats = ami.stats
+        assert stats["slowest_handler"].endswith("slow_callback"), stats
+        assert 0.1 <= stats["slowest_handler_seconds"] < 1.0
+    finally:
+        ami.destroy()
+
+
+def test_asyncio_an_episode_ends_with_the_connection(fake: FakeAsterisk) -> None:
+    async def main() -> None:
+        # the keepalive ends the connection while the stream is still full (a paused connection reads
+        # nothing, so its Ping goes unanswered): then nothing is kept from reading any more
+        ami = ami_asyncio.AsteriskAmi(**fake.client_options(), ping_interval=0.2, ping_timeout=0.2)
+        await ami.connect()
+        stream = ami.events("UserEvent", maxsize=5)
+        flood(fake, 50, threading.Event())
+        for _ in range(200):
+            if ami.state == "disconnected":
+                break
+            await asyncio.sleep(0.02)
+        assert ami.state == "disconnected" and stream.full and ami.stats["blocked_episodes"] == 1
+        first = ami.stats["blocked_seconds"]
+        await asyncio.sleep(0.2)
+        assert ami.stats["blocked_seconds"] == first > 0.2  # the episode ended with the connection
+        stream.close()
+        ami.destroy()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
 def test_the_option_is_checked() -> None:
     with pytest.raises(ValueError):
         AsteriskAmi(slow_handler_warning=0)

@@ -344,6 +344,8 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
                 self._error = event.error  # type: ignore[union-attr]
             elif cls is Closed:
                 self._fatal = event.fatal  # type: ignore[union-attr]
+                if self._watch.blocked:  # no connection, so nothing is kept from reading any more
+                    self._streams_unblocked()
             for name, args in library_events(event):
                 self.emit_event(name, *args)
             if cls is LoggedIn and self._first_login is not None and not self._first_login.done():
@@ -446,11 +448,13 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         return any(s.full for s in self._streams)
 
     def _stream_drained(self) -> None:
+        if self._streams_full():
+            return
+        if self._watch.blocked:  # also with no connection left: the episode is over either way
+            self._streams_unblocked()
         conn = self._conn
-        if conn is not None and conn.transport is not None and self._held is None and not self._streams_full():
+        if conn is not None and conn.transport is not None and self._held is None:
             conn.transport.resume_reading()
-            if self._watch.blocked:
-                self._streams_unblocked()
 
     def _stream_closed(self, stream: EventStream) -> None:
         if stream in self._streams:
