@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 
 from .errors import HeaderInjectionError, InvalidMessageError
-from .messages import encode_message
+from .messages import BAD_CHARS, encode_message
 
 _CRITERIA = {
     "action": frozenset({"include", "exclude"}),
@@ -30,7 +30,6 @@ _CRITERIA = {
 }
 _ADVANCED = re.compile(r"\s*(?:eventfilter\s*\()?\s*(?:action|name|header|method)\s*\(")
 _CRITERION = re.compile(r"\s*(\w+)\s*\(([^()]*)\)\s*")
-_BAD_CHARS = re.compile("[\r\n\x00]")
 
 
 def filter_message(expression: str) -> dict[str, str]:
@@ -38,7 +37,7 @@ def filter_message(expression: str) -> dict[str, str]:
     an expression Asterisk could not take, naming what is wrong."""
     if not isinstance(expression, str):
         raise TypeError(f"an event filter is a str, not {type(expression).__name__}")
-    if _BAD_CHARS.search(expression):
+    if BAD_CHARS.search(expression):
         raise HeaderInjectionError(f"event filter {expression!r} contains CR, LF or NUL")
     if not expression.strip():
         raise ValueError("an event filter cannot be empty")
@@ -105,7 +104,7 @@ def _closing(text: str, start: int) -> int:
 def name_filter(name: str) -> str:
     """A legacy filter (every Asterisk version) that lets exactly the events called ``name`` through, in
     any letter case, as the CLI's ``--event`` matches: ``^Event: [Hh][Aa]...[[:space:]]``."""
-    if _BAD_CHARS.search(name):
+    if BAD_CHARS.search(name):
         raise HeaderInjectionError(f"event name {name!r} contains CR, LF or NUL")
     if not name.strip():
         raise InvalidMessageError("an event name cannot be empty")

@@ -18,7 +18,8 @@ from .errors import HeaderInjectionError, InvalidMessageError, MessageTooLargeEr
 MAX_LINE_BYTES = 1024
 #: ``AST_MAX_MANHEADERS``: more header lines than this and Asterisk rejects the message
 MAX_HEADERS = 128
-_BAD_VALUE_RE = re.compile("[\r\n\x00]")
+#: CR, LF or NUL: Asterisk ends a line at a bare LF, so any of them in a key or value could inject a header
+BAD_CHARS = re.compile("[\r\n\x00]")
 _BAD_KEY_RE = re.compile(r"[\s:]")
 
 
@@ -63,7 +64,7 @@ def encode_message(message: Mapping[str, object], encoding: str = "utf-8") -> by
     for key, value in message.items():
         if not isinstance(key, str) or not key:
             raise InvalidMessageError(f"header names must be non-empty strings, got {key!r}")
-        if _BAD_VALUE_RE.search(key):
+        if BAD_CHARS.search(key):
             raise HeaderInjectionError(f"header name {key!r} contains CR, LF or NUL")
         if _BAD_KEY_RE.search(key):
             raise InvalidMessageError(f"header name {key!r} contains ':' or whitespace")
@@ -73,7 +74,7 @@ def encode_message(message: Mapping[str, object], encoding: str = "utf-8") -> by
             if item is None:
                 continue
             text = item if isinstance(item, str) else str(item)
-            if _BAD_VALUE_RE.search(text):
+            if BAD_CHARS.search(text):
                 raise HeaderInjectionError(f"value of header {key!r} contains CR, LF or NUL")
             line = f"{key}: {text}\r\n".encode(encoding)
             if len(line) > MAX_LINE_BYTES:

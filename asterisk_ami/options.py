@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import ssl as _ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,8 +10,7 @@ from typing import Any, Literal
 
 from .errors import HeaderInjectionError, InvalidMessageError
 from .filters import check_filters
-
-_BAD_CHARS = re.compile("[\r\n\x00]")
+from .messages import BAD_CHARS
 
 
 @dataclass
@@ -67,7 +65,7 @@ class AmiOptions:
             value = getattr(self, name)
             if not isinstance(value, str):
                 continue
-            if _BAD_CHARS.search(value):
+            if BAD_CHARS.search(value):
                 raise HeaderInjectionError(f"option {name!r} contains CR, LF or NUL")
             try:
                 value.encode(self.ami_encoding)
