@@ -113,6 +113,12 @@ class LiveModel(EventHandlers, ListMerge):
                 self._update(uid, frame, now)
             return self._take() if self._changes else _NO_CHANGES
 
+    def take_outbox(self) -> list[dict[str, str]]:
+        """The actions to send now (they are handed out once)."""
+        with self.lock:
+            actions, self.outbox = self.outbox, []
+            return actions
+
     def _keep(self, frame: Frame, now: float) -> None:
         """A live event while a list is out: kept, to be applied again when the list is in."""
         log = self._log

@@ -117,10 +117,8 @@ class LiveState(HandlerRegistry, EventEmitter):
             self._send_outbox()
 
     def _login_actions(self) -> list[dict[str, str]]:
-        self.model.login(time.time())
-        with self.model.lock:
-            actions, self.model.outbox = self.model.outbox, []
-        return actions
+        self.model.login(time.time())  # no changes yet: the lists are only asked for
+        return self.model.take_outbox()
 
     def _on_login(self, success: bool, frame: Frame) -> None:
         if success and self.reconcile_interval is not None and self._timer is None:
@@ -131,9 +129,7 @@ class LiveState(HandlerRegistry, EventEmitter):
             self.emit_event(name, *args)
 
     def _send_outbox(self) -> None:
-        with self.model.lock:
-            actions, self.model.outbox = self.model.outbox, []
-        for action in actions:
+        for action in self.model.take_outbox():
             self.ami.send(action)
 
     def handler_returned(self, f: Any, result: Any) -> None:
