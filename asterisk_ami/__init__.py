@@ -1,9 +1,9 @@
 """asterisk_ami: an Asterisk Manager Interface client (a port of node's asterisk-ami)."""
 
 from .actions import ActionResult
-from .client import AsteriskAmi
 from .errors import (
     ActionError,
+    ActionNotSentError,
     ActionTimeoutError,
     AmiConnectionError,
     AmiError,
@@ -18,32 +18,70 @@ from .errors import (
     NotConnectedError,
     ProtocolError,
     UsageError,
+    WriteBufferFullError,
+    WriteTimeoutError,
 )
-from .options import AmiOptions
+from .lifecycle import ClientState
+from .options import AmiOptions, AmiOptionsDict
+from .originate import OriginateResult
 from .protocol import AmiProtocol, Frame
+from .session_events import (
+    Closed,
+    ConnectResult,
+    Failed,
+    FilterRejected,
+    FramesReceived,
+    LoggedIn,
+    LoginActionsWanted,
+    LoginRefused,
+    OpenTransport,
+    ServerClosed,
+    Stopped,
+    TimedOut,
+)
+from .sync import AsteriskAmi, EventStream
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActionError",
+    "ActionNotSentError",
     "ActionResult",
     "ActionTimeoutError",
     "AmiConnectionError",
     "AmiError",
     "AmiOptions",
+    "AmiOptionsDict",
     "AmiProtocol",
     "AsteriskAmi",
     "AuthenticationError",
+    "ClientState",
+    "Closed",
+    "ConnectResult",
     "ConnectTimeoutError",
     "ConnectionLostError",
     "EventFilterError",
+    "EventStream",
+    "Failed",
+    "FilterRejected",
     "Frame",
     "FrameTooLargeError",
+    "FramesReceived",
     "HeaderInjectionError",
     "InvalidMessageError",
+    "LoggedIn",
+    "LoginActionsWanted",
+    "LoginRefused",
     "MessageTooLargeError",
     "NotConnectedError",
+    "OpenTransport",
+    "OriginateResult",
     "ProtocolError",
+    "ServerClosed",
+    "Stopped",
+    "TimedOut",
     "UsageError",
+    "WriteBufferFullError",
+    "WriteTimeoutError",
     "__version__",
 ]

@@ -29,7 +29,7 @@ def _as_lines(value: str | list[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-class ActionResult(dict[str, Any]):
+class ActionResult(dict[str, str | list[str]]):
     """The result of an action: the response frame itself (a dict), plus
 
     * ``events``: the events of an event list, in order (empty for other actions);
@@ -46,7 +46,8 @@ class ActionResult(dict[str, Any]):
         self.output: list[str] = _as_lines(response.get("output"))
 
     @property
-    def response(self) -> dict[str, Any]:
+    def response(self) -> Frame:
+        """The response frame as a plain dict."""
         return dict(self)
 
     @property
@@ -63,7 +64,7 @@ ResponseCallback = Callable[[Frame], object]
 class PendingAction:
     """One action waiting for its result. ``waiter`` is the shell's own (a future of either kind)."""
 
-    __slots__ = ("action_id", "callback", "deadline", "name", "result", "until_event", "waiter")
+    __slots__ = ("action_id", "callback", "deadline", "name", "result", "until_event", "waiter", "written")
 
     def __init__(
         self,
@@ -83,6 +84,7 @@ class PendingAction:
         # (Originate with Async: OriginateResponse), instead of with the response itself
         self.until_event = until_event
         self.result: ActionResult | None = None  # set while an event list (or until_event) is awaited
+        self.written = False  # handed to the transport (False while it waits for the login)
 
 
 class ActionDone:

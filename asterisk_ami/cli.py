@@ -23,10 +23,10 @@ from types import FrameType
 from typing import Any, TextIO
 
 from . import __version__
-from .client import AsteriskAmi
 from .errors import ActionError, AmiError, InvalidMessageError
 from .filters import name_filter
 from .protocol import add_value, normalize_key
+from .sync import AsteriskAmi
 
 PROG = "asterisk-ami"
 

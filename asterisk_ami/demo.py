@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .client import AsteriskAmi
+from .sync import AsteriskAmi
 from .testing import EventList, FakeAsterisk
 
 Event = dict[str, str]

@@ -6,7 +6,11 @@ The subclasses also derive from the matching built-in (``ValueError``, ``Connect
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # protocol.py and actions.py import this module
+    from .actions import ActionResult
+    from .protocol import Frame
 
 
 class AmiError(Exception):
@@ -45,10 +49,15 @@ class ConnectionLostError(AmiConnectionError):
     """The connection closed while an action was waiting for its result."""
 
 
+class ActionNotSentError(ConnectionLostError, NotConnectedError):
+    """The connection ended before the action was written (it waited for the login): Asterisk never saw
+    it, so sending it again is safe. ``__cause__`` is what ended the connection."""
+
+
 class AuthenticationError(AmiError):
     """Asterisk refused the login; ``frame`` is its response."""
 
-    def __init__(self, message: str, frame: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, frame: Frame | None = None) -> None:
         super().__init__(message)
         self.frame = frame
 
@@ -59,7 +68,7 @@ class ActionError(AmiError):
     ``frame`` is the response; ``result`` the full ``ActionResult`` (``Command`` errors carry output).
     """
 
-    def __init__(self, message: str, frame: dict[str, Any] | None = None, result: Any = None) -> None:
+    def __init__(self, message: str, frame: Frame | None = None, result: ActionResult | None = None) -> None:
         super().__init__(message)
         self.frame = frame
         self.result = result
@@ -69,7 +78,7 @@ class EventFilterError(ActionError):
     """Asterisk refused a filter of ``event_filters`` (or did not answer it); the connection stays up and
     the events that filter was for are not filtered. ``expression`` is the filter as given."""
 
-    def __init__(self, message: str, expression: str, frame: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, expression: str, frame: Frame | None = None) -> None:
         super().__init__(message, frame)
         self.expression = expression
 
@@ -84,3 +93,14 @@ class ActionTimeoutError(AmiError, TimeoutError):
 
 class ConnectTimeoutError(AmiConnectionError, TimeoutError):
     """TCP connect, banner or login did not complete within ``connect_timeout``."""
+
+
+class WriteTimeoutError(AmiConnectionError, TimeoutError):
+    """A write to Asterisk could not complete within ``write_timeout``: Asterisk stopped reading. The
+    connection is treated as dead (closed, and reconnected when enabled)."""
+
+
+class WriteBufferFullError(AmiConnectionError):
+    """``send()`` refused an action: more than ``max_write_bytes`` are already waiting to be written
+    (Asterisk is not reading, or the login is not answered yet). Nothing was queued. Wait for room:
+    ``await ami.drain()`` (asyncio), or use ``action()``/``request()``, which wait by themselves."""

@@ -1,12 +1,18 @@
-"""Client options: the node original's names and defaults, plus this library's additions."""
+"""Client options: the node original's names and defaults, plus this library's additions.
+
+:class:`AmiOptions` is the one list of options; :class:`AmiOptionsDict` is the same list for a type
+checker (``AsteriskAmi(reconect=True)`` is a mypy error); a test keeps the two equal.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 import ssl as _ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from .errors import HeaderInjectionError, InvalidMessageError
 from .filters import check_filters
@@ -15,7 +21,7 @@ from .messages import BAD_CHARS
 
 @dataclass
 class AmiOptions:
-    """Every option ``AsteriskAmi`` accepts. The first nine are the node original's, same defaults."""
+    """Every option ``AsteriskAmi`` accepts (both shells). The first nine are the node original's, same defaults."""
 
     port: int | None = None  # 5038, or 5039 when ssl is on
     host: str = "localhost"
@@ -42,9 +48,15 @@ class AmiOptions:
     action_timeout: float | None = None  # default timeout of action(); None: wait forever
     # server-side filters, written with Action: Filter after every login (filters.py has the syntax)
     event_filters: Sequence[str] = ()
-    # seconds handlers may keep the reader from reading before one WARNING per episode (blocking.py);
+    # seconds handlers may keep the reader from reading before one WARNING per episode (backpressure.py);
     # None: never warn (stats still count)
     slow_handler_warning: float | None = 0.05
+    # a write Asterisk does not take within this many seconds kills the connection (WriteTimeoutError)
+    write_timeout: float = 10.0
+    # bytes waiting to be written (or queued for the login) past which send() refuses and action() waits
+    max_write_bytes: int = 1 << 20
+    # the logger the client logs through (each line names the connection); default: "asterisk_ami"
+    logger: logging.Logger | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.port is None:
@@ -52,11 +64,15 @@ class AmiOptions:
         self.port = int(self.port)
         if self.auth not in ("plain", "md5"):
             raise ValueError(f"auth must be 'plain' or 'md5', not {self.auth!r}")
-        if self.max_queued_frames < 1 or self.max_frame_bytes < 1:
-            raise ValueError("max_queued_frames and max_frame_bytes must be positive")
+        if self.max_queued_frames < 1 or self.max_frame_bytes < 1 or self.max_write_bytes < 1:
+            raise ValueError("max_queued_frames, max_frame_bytes and max_write_bytes must be positive")
         if self.reconnect_after < 0:
             raise ValueError("reconnect_after must be >= 0")
-        if self.slow_handler_warning is not None and not self.slow_handler_warning > 0:
+        for name in ("connect_timeout", "ping_timeout", "logoff_timeout", "write_timeout"):
+            setattr(self, name, check_timeout(getattr(self, name), name, allow_none=False))
+        for name in ("ping_interval", "action_timeout", "slow_handler_warning"):
+            setattr(self, name, check_timeout(getattr(self, name), name))
+        if self.slow_handler_warning == 0:
             raise ValueError("slow_handler_warning must be positive seconds, or None (no warning)")
         "".encode(self.ami_encoding)  # LookupError now rather than on the reader thread
         self.event_filters = check_filters(self.event_filters, self.ami_encoding)
@@ -77,6 +93,12 @@ class AmiOptions:
         """(host, port) to connect to; the port is resolved from ``ssl`` when not given."""
         return self.host, int(self.port or 0)
 
+    @property
+    def label(self) -> str:
+        """How log lines name this client's connection: ``host:port``, and the ``identifier`` if set."""
+        text = f"{self.host}:{self.port}"
+        return f"{text} {self.identifier}" if self.identifier else text
+
     @classmethod
     def from_args(cls, options: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> AmiOptions:
         merged = {**(options or {}), **kwargs}
@@ -85,3 +107,52 @@ class AmiOptions:
         if unknown:
             raise TypeError(f"unknown AsteriskAmi option(s): {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
         return cls(**merged)
+
+
+class AmiOptionsDict(TypedDict, total=False):
+    """The keyword options of both clients, for type checkers (the same names as :class:`AmiOptions`)."""
+
+    port: int | None
+    host: str
+    username: str
+    password: str
+    debug: bool
+    reconnect: bool
+    reconnect_after: float
+    events: bool | str
+    identifier: str | None
+    ami_encoding: str
+    max_frame_bytes: int
+    connect_timeout: float
+    max_queued_frames: int
+    auth: Literal["plain", "md5"]
+    ssl: bool | _ssl.SSLContext
+    ping_interval: float | None
+    ping_timeout: float
+    reconnect_max: float | None
+    logoff_timeout: float
+    action_timeout: float | None
+    event_filters: Sequence[str]
+    slow_handler_warning: float | None
+    write_timeout: float
+    max_write_bytes: int
+    logger: logging.Logger | None
+
+
+def check_timeout(value: object, name: str = "timeout", *, allow_none: bool = True) -> float | None:
+    """A timeout as the user passed it, checked where it was passed: seconds (an int or a float, not a
+    bool), finite and not negative; None means "no timeout" where ``allow_none``. Returns it as a float."""
+    if value is None:
+        if allow_none:
+            return None
+        raise TypeError(f"{name} must be a number of seconds, not None")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds (or None), not {type(value).__name__} {value!r}")
+    seconds = float(value)
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be 0 or more seconds, not {value!r}")
+    if math.isinf(seconds):
+        if allow_none:
+            return None  # no timeout, as None says
+        raise ValueError(f"{name} must be a finite number of seconds, not {value!r}")
+    return seconds

@@ -1,45 +1,47 @@
 """One AMI connection's life, sans-IO: login, the pre-login queue, correlation, keepalive, deadlines, logoff.
 
-A shell (``client.py`` with threads, ``asterisk_ami.asyncio`` with one event loop) owns the socket and the
-clock. It feeds what it reads to :meth:`AmiSession.receive_data` (and :meth:`~AmiSession.receive_eof`),
-writes what :meth:`~AmiSession.data_to_send` returns, calls :meth:`~AmiSession.handle_timeout` at
-:meth:`~AmiSession.next_deadline`, closes the transport when :attr:`~AmiSession.close_expected` turns
-True, reports the close with :meth:`~AmiSession.connection_lost`, and acts on
-:meth:`~AmiSession.events_received`. Nothing here blocks, sleeps, or reads a clock: ``now`` is passed in
-(any monotonic clock, the same for every call).
+The client lifecycle (``lifecycle.py``) makes one session per connection and feeds it what the shell reads
+(:meth:`AmiSession.receive_data`, :meth:`~AmiSession.receive_eof`, :meth:`~AmiSession.connection_lost`);
+the shell writes what :meth:`~AmiSession.data_to_send` returns and closes the transport once
+:attr:`~AmiSession.close_expected` turns True. Nothing here blocks, sleeps, or reads a clock: ``now`` is
+passed in (any monotonic clock, the same for every call).
 
 The states and every transition (``_TRANSITIONS`` below is the table the code enforces)::
 
     CHALLENGE_SENT --Challenge answered-------> LOGIN_SENT       (auth='md5')
     LOGIN_SENT     --Login accepted-----------> OPEN
     OPEN           --logoff()-----------------> LOGGING_OFF
-    any but CLOSED --refused, timed out, protocol error, EOF, logoff deadline, connection_lost()--> CLOSED
+    any but CLOSED --refused, timed out, failed, EOF, abort(), logoff deadline, connection_lost()--> CLOSED
 
 Rules that live here and nowhere else:
 
 * The session writes ``Login`` (or ``Challenge`` then an MD5 ``Login``) as soon as it is made; the login
   must be answered within ``connect_timeout`` of ``now`` at creation, or :class:`TimedOut`.
-* Right after the login answer come the ``event_filters`` (``Action: Filter``), then the shell's login
-  actions (both written at every login), then the actions sent before the login was answered, in
-  order. A filter Asterisk refuses is :class:`FilterRejected`; the session stays open.
-* A refused login (or challenge) is *fatal*: :class:`Closed` says so and a shell must not reconnect.
+* Right after the login answer come the ``event_filters`` (``Action: Filter``), then the login actions
+  (with ``login_hook``, the session reports :class:`LoginActionsWanted` and waits for
+  :meth:`~AmiSession.login_actions`), then the actions sent before, in order. A filter Asterisk refuses is
+  :class:`FilterRejected`; the session stays open.
+* ``logoff()`` before the login is answered waits for it, writes what was queued, then ``Logoff``.
+* A refused login (or challenge) is *fatal*: :class:`Closed` says so and nobody reconnects by itself.
 * Keepalive: after ``ping_interval`` seconds without a byte from the server a ``Ping`` is written; no byte
-  within ``ping_timeout`` after it is :class:`TimedOut`.
+  within ``ping_timeout`` after it is :class:`TimedOut`. While the shell holds reading back
+  (:meth:`~AmiSession.pause_keepalive`) the server's silence proves nothing, so no Ping is due.
 * Action timeouts and the Logoff deadline are deadlines like the others.
-* The connection closing fails every action in flight with :class:`ConnectionLostError`.
+* The end fails every action still waiting with the error that ended the connection: a refused login's
+  ``AuthenticationError``; ``NotConnectedError`` for an action never written; ``ConnectionLostError`` for
+  one written; the cause chained. Fire-and-forget actions never written are counted in one WARNING.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TypeAlias
+from collections.abc import Iterable, Mapping
 
 from .actions import ActionDone, ActionResult, ActionTracker, PendingAction, ResponseCallback
 from .errors import (
     ActionError,
+    ActionNotSentError,
     ActionTimeoutError,
     AmiError,
     AuthenticationError,
@@ -54,8 +56,21 @@ from .filters import filter_message
 from .messages import ActionIdGenerator, encode_message, find_action_id, login_message, md5_login_message
 from .options import AmiOptions
 from .protocol import AmiProtocol, Frame, frame_kind
+from .session_events import (
+    Closed,
+    Failed,
+    FilterRejected,
+    FramesReceived,
+    LoggedIn,
+    LoginActionsWanted,
+    LoginRefused,
+    ServerClosed,
+    SessionEvent,
+    TimedOut,
+)
 
 logger = logging.getLogger("asterisk_ami")
+Log = logging.Logger | logging.LoggerAdapter  # type: ignore[type-arg]
 
 _SECRET_KEYS = frozenset({"secret", "key", "password"})
 
@@ -84,86 +99,6 @@ _TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 _LOGGING_IN = frozenset({_S.CHALLENGE_SENT, _S.LOGIN_SENT})
 
 
-class ClientState(str, enum.Enum):  # not enum.StrEnum: that is Python 3.11+
-    """What ``ami.state`` says, on both shells; a ``str``, so ``ami.state == 'connected'`` holds."""
-
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"  # logged in
-    RECONNECT_WAIT = "reconnect_wait"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-# -- what a session reports -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FramesReceived:
-    """Frames from the server, in order (the login answer included): for ``ami_data`` and event names."""
-
-    frames: list[Frame]
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedIn:
-    """The login was accepted (``ami_login(True, frame)``); queued actions are in data_to_send()."""
-
-    frame: Frame
-
-
-@dataclass(frozen=True, slots=True)
-class LoginRefused:
-    """The login or the MD5 challenge was refused (``ami_login(False, frame)``, then ``error``)."""
-
-    frame: Frame
-    error: AuthenticationError
-
-
-@dataclass(frozen=True, slots=True)
-class TimedOut:
-    """No login answer within ``connect_timeout``, or no answer to a keepalive Ping (``ami_socket_timeout``)."""
-
-    error: ConnectTimeoutError
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """The connection failed: a ``ProtocolError``, a login that cannot be written, or a socket error
-    (``ami_socket_error(error)``)."""
-
-    error: BaseException
-
-
-@dataclass(frozen=True, slots=True)
-class FilterRejected:
-    """Asterisk refused (or did not answer) a filter of ``event_filters``: ``ami_socket_error(error)``;
-    the connection stays up."""
-
-    error: EventFilterError
-
-
-@dataclass(frozen=True, slots=True)
-class ServerClosed:
-    """The server closed the connection (``ami_socket_end``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """The connection is over (``ami_socket_close(had_error)``); always the last event of a session.
-
-    ``fatal``: the login was refused or cannot be written; a shell must not reconnect by itself."""
-
-    had_error: bool
-    fatal: bool
-
-
-Event: TypeAlias = (
-    FramesReceived | LoggedIn | LoginRefused | ActionDone | TimedOut | Failed | FilterRejected | ServerClosed | Closed
-)
-
-
 class _FilterWaiter:
     """The waiter of a filter's action: its answer is the session's business, not a future's."""
 
@@ -190,8 +125,9 @@ def prepare_action(
     return msg, action_id, encode_message(msg, encoding)
 
 
-def _action_name(msg: Mapping[str, object]) -> str:
-    return next((str(v) for k, v in msg.items() if k.lower() == "action"), "action")
+def action_name(msg: Mapping[str, object]) -> str:
+    """The ``Action:`` header's value (any case of the key), for messages and logs."""
+    return next((str(v) for k, v in msg.items() if isinstance(k, str) and k.lower() == "action"), "action")
 
 
 class AmiSession:
@@ -202,29 +138,39 @@ class AmiSession:
         options: AmiOptions,
         now: float,
         ids: ActionIdGenerator | None = None,
-        login_actions: Callable[[], Iterable[Mapping[str, object]]] | None = None,
+        *,
+        login_hook: bool = False,
+        log: Log | None = None,
     ) -> None:
         self.options = options
         self.ids = ids or ActionIdGenerator()
-        self._login_actions = login_actions
+        self.log: Log = log or logger
         self.state = _S.LOGIN_SENT
         self.frames_received = 0
         self.bytes_received = 0
+        self._login_hook = login_hook
+        self._hook_pending = False  # LoginActionsWanted reported, login_actions() not called yet
         self._protocol = AmiProtocol(options.ami_encoding, options.max_frame_bytes)
         self._tracker = ActionTracker()
         self._out: list[bytes] = []
-        self._events: list[Event] = []
-        self._prelogin: list[bytes] = []
+        self._events: list[SessionEvent] = []
+        # what waits for the login (or for the login actions): bytes, and the tracked action if any
+        self._queued: list[tuple[bytes, PendingAction | None]] = []
+        self._queued_bytes = 0
         self._login_id = self.ids()
         self._challenge_id: str | None = None
         self._login_deadline = now + options.connect_timeout
         self._last_rx = now
         self._ping_deadline: float | None = None  # a keepalive Ping is out, unanswered
+        self._keepalive_paused = False
         self._logoff_deadline: float | None = None
+        self._logoff_wanted = False  # logoff() came before the login answer
         self._close_expected = False
         self._had_error = False
         self._fatal = False
         self._lost = False
+        self._error: BaseException | None = None  # what ended the session
+        self._reason: str | None = None  # and in words, for the errors of the actions it fails
         try:
             if options.auth == "md5":
                 self.state = _S.CHALLENGE_SENT
@@ -261,6 +207,11 @@ class AmiSession:
     def pending_actions(self) -> int:
         return len(self._tracker)
 
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of actions waiting for the login (or the login actions), not yet in data_to_send()."""
+        return self._queued_bytes
+
     def data_to_send(self) -> bytes:
         """The bytes to write now, in order (empty when there are none)."""
         if not self._out:
@@ -272,7 +223,7 @@ class AmiSession:
     def has_data_to_send(self) -> bool:
         return bool(self._out)
 
-    def events_received(self) -> list[Event]:
+    def events_received(self) -> list[SessionEvent]:
         """What happened since the last call, in order."""
         events = self._events
         self._events = []
@@ -285,8 +236,8 @@ class AmiSession:
         deadlines = [d for d in (self._tracker.next_deadline(), self._logoff_deadline) if d is not None]
         if self.state in _LOGGING_IN:
             deadlines.append(self._login_deadline)
-        elif self.state is _S.OPEN and self.options.ping_interval:
-            deadlines.append(self._ping_deadline or self._last_rx + self.options.ping_interval)
+        elif self._keepalive_due():
+            deadlines.append(self._ping_deadline or self._last_rx + (self.options.ping_interval or 0.0))
         return min(deadlines) if deadlines else None
 
     # -- what the shell feeds ------------------------------------------------------------------------
@@ -301,12 +252,16 @@ class AmiSession:
         try:
             frames = self._protocol.receive_data(data)
         except ProtocolError as exc:
-            logger.error("protocol error: %s", exc)
-            self._fail(exc)
+            self.log.error("protocol error: %s", exc)
+            self.fail(exc)
             return
         if not frames:
             return
         self.frames_received += len(frames)
+        identifier = self.options.identifier
+        if identifier is not None:  # before anything sees them: results and responses carry it too
+            for frame in frames:
+                frame["identifier"] = identifier
         if self.state in _LOGGING_IN:
             frames = self._login_frames(frames, now)
             if not frames:
@@ -332,8 +287,9 @@ class AmiSession:
             return
         pending = self._protocol.pending_bytes
         if pending:
-            logger.warning("connection closed inside a frame; %d bytes dropped", pending)
+            self.log.warning("connection closed inside a frame; %d bytes dropped", pending)
         self._events.append(ServerClosed())
+        self._end(None, "Asterisk closed the connection")
         self._close()
 
     def connection_lost(self, error: BaseException | None = None) -> None:
@@ -341,22 +297,26 @@ class AmiSession:
         if self._lost:
             return
         self._lost = True
-        if isinstance(error, TimeoutError):  # TCP connect or TLS handshake took too long
+        if isinstance(error, TimeoutError) and self.state in _LOGGING_IN:  # TCP connect or TLS took too long
             o = self.options
             self._time_out(f"no connection to {o.host}:{o.port} within {o.connect_timeout} s ({error})")
-        elif error is not None:
-            logger.warning("socket error: %s", error)
+        elif error is not None and self.state is not _S.CLOSED:
             self._events.append(Failed(error))
             self._had_error = True
-        self._prelogin.clear()
+            self._end(error, str(error) or type(error).__name__)
+        self._end(None, "the connection closed")
+        unsent = sum(1 for _, entry in self._queued if entry is None)
+        self._queued.clear()
+        self._queued_bytes = 0
         for entry in self._tracker.drain():
             if entry.waiter.__class__ is _FilterWaiter:
                 continue  # the next login writes it again
-            lost = ConnectionLostError("connection to Asterisk closed before the result arrived")
-            self._events.append(ActionDone(entry, None, lost))
+            self._events.append(ActionDone(entry, None, self._waiter_error(entry)))
+        if unsent:
+            self.log.warning("%d action(s) given to send() were never written: %s", unsent, self._reason)
         self._set_state(_S.CLOSED)
         self._close_expected = True
-        self._events.append(Closed(self._had_error, self._fatal))
+        self._events.append(Closed(self._had_error, self._fatal, self._error))
 
     def handle_timeout(self, now: float) -> None:
         """Act on every deadline at or before ``now``."""
@@ -368,7 +328,8 @@ class AmiSession:
             self._time_out(f"no login answer from {o.host}:{o.port} within {o.connect_timeout} s")
             return
         if self._logoff_deadline is not None and now >= self._logoff_deadline:
-            logger.debug("no Goodbye within logoff_timeout: closing")
+            self.log.debug("no Goodbye within logoff_timeout: closing")
+            self._end(None, "disconnect() logged off")
             self._close()
             return
         deadline = self._tracker.next_deadline()
@@ -376,13 +337,23 @@ class AmiSession:
             for entry in self._tracker.expire(now):
                 timeout = ActionTimeoutError(f"{entry.name} ({entry.action_id}): no result in time")
                 self._action_done(ActionDone(entry, None, timeout))
-        if state is _S.OPEN and o.ping_interval:
+        if self._keepalive_due():
             if self._ping_deadline is not None:
                 if now >= self._ping_deadline:
                     self._time_out(f"no answer to keepalive Ping within {o.ping_timeout} s")
-            elif now - self._last_rx >= o.ping_interval:
+            elif now - self._last_rx >= (o.ping_interval or 0.0):
                 self._ping_deadline = now + o.ping_timeout
                 self._write({"Action": "Ping", "ActionID": self.ids()})
+
+    def pause_keepalive(self) -> None:
+        """The shell stopped reading (its consumers are full): no byte can prove the link alive meanwhile."""
+        self._keepalive_paused = True
+        self._ping_deadline = None
+
+    def resume_keepalive(self, now: float) -> None:
+        """Reading goes on: the keepalive counts the server's silence from ``now``."""
+        self._keepalive_paused = False
+        self._last_rx = now
 
     # -- what the user asks for (through the shell) --------------------------------------------------
 
@@ -400,24 +371,44 @@ class AmiSession:
 
         With a ``callback`` or a ``waiter`` the action is tracked: an :class:`ActionDone` reports its
         response and outcome (``timeout`` seconds at most; with ``until_event``, the outcome comes with
-        the event of that name carrying the ActionID, see actions.py). Raises ``NotConnectedError`` once closed, a
-        ``ValueError`` when the same ActionID is already waiting, and see :func:`prepare_action`."""
+        the event of that name carrying the ActionID, see actions.py). Raises ``NotConnectedError`` once
+        closed or logging off, a ``ValueError`` when the same ActionID is already waiting, and see
+        :func:`prepare_action`."""
         msg, action_id, data = prepare_action(message, self.ids, self.options.ami_encoding)
         state = self.state
-        if state is _S.CLOSED:
-            raise NotConnectedError("not connected to Asterisk")
+        if state is _S.CLOSED or state is _S.LOGGING_OFF or self._logoff_wanted:
+            raise NotConnectedError(f"not connected to Asterisk: {self._reason or 'logging off'}")
+        entry = None
         if callback is not None or waiter is not None:
             if action_id in self._tracker:
                 raise ValueError(f"ActionID {action_id!r} is already waiting for a result")
             deadline = None if timeout is None else now + timeout
-            self._tracker.add(PendingAction(action_id, _action_name(msg), waiter, callback, deadline, until_event))
-        if state in _LOGGING_IN:
-            self._prelogin.append(data)
+            entry = PendingAction(action_id, action_name(msg), waiter, callback, deadline, until_event)
+            self._tracker.add(entry)
+        if state in _LOGGING_IN or self._hook_pending:
+            self._queued.append((data, entry))
+            self._queued_bytes += len(data)
         else:
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("send %s", redact(msg))
+            if self.log.isEnabledFor(logging.DEBUG):
+                self.log.debug("send %s", redact(msg))
             self._out.append(data)
+            if entry is not None:
+                entry.written = True
         return action_id
+
+    def login_actions(self, actions: Iterable[Mapping[str, object]], now: float) -> None:
+        """The answer to :class:`LoginActionsWanted`: written now, before the actions queued meanwhile."""
+        if not self._hook_pending:
+            return  # the session ended meanwhile
+        self._hook_pending = False
+        for message in actions:
+            try:
+                self.send(message, now)
+            except (TypeError, ValueError) as exc:  # InvalidMessageError, a repeated ActionID
+                self.log.error("a login action cannot be written: %s", exc)
+        self._write_queued()
+        if self._logoff_wanted:
+            self._logoff_now(now)
 
     def cancel(self, action_id: str) -> bool:
         """Stop tracking an action (its waiter was cancelled); a late answer is then dropped."""
@@ -425,15 +416,30 @@ class AmiSession:
 
     def logoff(self, now: float) -> None:
         """Log off: Asterisk answers Goodbye and closes; after ``logoff_timeout`` the session closes anyway.
-        Before the login is answered there is nothing to log off from: the session closes at once."""
-        if self.state is _S.OPEN:
-            self._write({"Action": "Logoff", "ActionID": self.ids()})
-            self._set_state(_S.LOGGING_OFF)
-            self._logoff_deadline = now + self.options.logoff_timeout
-        elif self.state in _LOGGING_IN:
+        Before the login is answered, the logoff waits for it (and for what was queued to be written)."""
+        if self.state is _S.OPEN and not self._hook_pending:
+            self._logoff_now(now)
+        elif self.state in _LOGGING_IN or self._hook_pending:
+            self._logoff_wanted = True
+
+    def abort(self, reason: str) -> None:
+        """End the session now, without Logoff (``destroy()``, or a logoff that could not wait longer)."""
+        if self.state is not _S.CLOSED:
+            self._end(None, reason)
+            self._close()
+
+    def fail(self, error: AmiError | OSError) -> None:
+        """End the session with ``error`` (a protocol error, a write that could not complete)."""
+        if self.state is not _S.CLOSED:
+            self._events.append(Failed(error))
+            self._had_error = True
+            self._end(error, str(error))
             self._close()
 
     # -- internals -------------------------------------------------------------------------------------
+
+    def _keepalive_due(self) -> bool:
+        return self.state is _S.OPEN and bool(self.options.ping_interval) and not self._keepalive_paused
 
     def _set_state(self, state: SessionState) -> None:
         if state is not self.state and state not in _TRANSITIONS[self.state]:
@@ -441,31 +447,62 @@ class AmiSession:
         self.state = state
 
     def _write(self, message: Mapping[str, object]) -> None:
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("send %s", redact(message))
+        if self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug("send %s", redact(message))
         self._out.append(encode_message(message, self.options.ami_encoding))
+
+    def _write_queued(self) -> None:
+        for data, entry in self._queued:
+            self._out.append(data)
+            if entry is not None:
+                entry.written = True
+        self._queued = []
+        self._queued_bytes = 0
+
+    def _logoff_now(self, now: float) -> None:
+        self._logoff_wanted = False
+        self._write({"Action": "Logoff", "ActionID": self.ids()})
+        self._set_state(_S.LOGGING_OFF)
+        self._logoff_deadline = now + self.options.logoff_timeout
+        self._end(None, "disconnect() logged off")
+
+    def _end(self, error: BaseException | None, reason: str) -> None:
+        """Remember what ended the session (the first reason given wins)."""
+        if self._reason is None:
+            self._error, self._reason = error, reason
+
+    def _waiter_error(self, entry: PendingAction) -> AmiError:
+        """What a waiter still waiting at the end fails with: a new exception per waiter, the cause chained."""
+        cause = self._error
+        if isinstance(cause, AuthenticationError):
+            return AuthenticationError(str(cause), cause.frame)
+        error: AmiError
+        if entry.written:
+            error = ConnectionLostError(
+                f"{entry.name} ({entry.action_id}): the connection closed before its result arrived: {self._reason}"
+            )
+        else:
+            error = ActionNotSentError(f"{entry.name} ({entry.action_id}) was never written: {self._reason}")
+        error.__cause__ = cause
+        return error
 
     def _close(self) -> None:
         if self.state is not _S.CLOSED:
             self._set_state(_S.CLOSED)
         self._close_expected = True
 
-    def _fail(self, exc: AmiError) -> None:
-        self._events.append(Failed(exc))
-        self._had_error = True
-        self._close()
-
     def _time_out(self, message: str) -> None:
-        logger.warning("timed out: %s", message)
-        self._events.append(TimedOut(ConnectTimeoutError(message)))
+        error = ConnectTimeoutError(message)
+        self._events.append(TimedOut(error))
+        self._end(error, message)
         self._close()
 
     def _cannot_log_in(self, exc: InvalidMessageError) -> None:
         # options are checked up front, so only a bug gets here: report it and stop, as a refused
         # login does, rather than retry forever
-        logger.error("cannot log in: %s", exc)
+        self.log.error("cannot log in: %s", exc)
         self._fatal = True
-        self._fail(exc)
+        self.fail(exc)
 
     def _login_frames(self, frames: list[Frame], now: float) -> list[Frame]:
         """Look for the challenge and login answers; returns the frames after the login answer."""
@@ -491,28 +528,28 @@ class AmiSession:
                 if not success:
                     self._refused(frames[: i + 1], frame, str(frame.get("message") or "login refused"))
                     return []
-                self._set_state(_S.OPEN)
-                self._logged_in_actions(now)
-                self._out.extend(self._prelogin)
-                self._prelogin = []
-                logger.info("logged in to %s:%s as %s", o.host, o.port, o.username)
-                self._events.append(FramesReceived(frames[: i + 1]))
-                self._events.append(LoggedIn(frame))
+                self._logged_in(frames[: i + 1], frame, now)
                 return frames[i + 1 :]
         self._events.append(FramesReceived(frames))
         return []
 
-    def _logged_in_actions(self, now: float) -> None:
-        """What is written right after the login answer, before the actions queued meanwhile: the event
-        filters, then the shell's login actions (a live state's lists, ...)."""
+    def _logged_in(self, frames: list[Frame], frame: Frame, now: float) -> None:
+        self._set_state(_S.OPEN)
+        self.log.info("logged in as %s", self.options.username)
+        self._events.append(FramesReceived(frames))
+        self._events.append(LoggedIn(frame))
+        if self._logoff_wanted:  # disconnect() while logging in: what was queued, then Logoff
+            self._write_queued()
+            self._logoff_now(now)
+            return
         for expression in self.options.event_filters:  # checked with the options: they can be written
             waiter = _FilterWaiter(expression)
             self.send(filter_message(expression), now, waiter=waiter, timeout=self.options.connect_timeout)
-        for message in self._login_actions() if self._login_actions is not None else ():
-            try:
-                self.send(message, now)  # the session is open: written at once, after the filters
-            except (TypeError, ValueError) as exc:  # InvalidMessageError, a repeated ActionID
-                logger.error("a login action cannot be written: %s", exc)
+        if self._login_hook:
+            self._hook_pending = True
+            self._events.append(LoginActionsWanted())
+        else:
+            self._write_queued()
 
     def _action_done(self, done: ActionDone) -> None:
         """An action is over: reported, unless it is one of the session's own filters."""
@@ -529,17 +566,18 @@ class AmiSession:
         elif isinstance(outcome, BaseException):
             reason, frame = f"no answer within {self.options.connect_timeout} s", None
         else:
-            logger.debug("event filter %r added", expression)
+            self.log.debug("event filter %r added", expression)
             return
-        logger.error("Asterisk refused the event filter %r: %s (its events are not filtered)", expression, reason)
+        self.log.error("Asterisk refused the event filter %r: %s (its events are not filtered)", expression, reason)
         error = EventFilterError(f"Asterisk refused the event filter {expression!r}: {reason}", expression, frame)
         self._events.append(FilterRejected(error))
 
     def _refused(self, frames: list[Frame], frame: Frame, message: str) -> None:
-        logger.error("login as %s refused: %s", self.options.username, message)
+        error = AuthenticationError(message, frame)
         self._events.append(FramesReceived(frames))
-        self._events.append(LoginRefused(frame, AuthenticationError(message, frame)))
+        self._events.append(LoginRefused(frame, error))
         self._had_error = self._fatal = True
+        self._end(error, f"login refused: {message}")
         self._close()
 
 
@@ -547,16 +585,8 @@ __all__ = [
     "ActionDone",
     "ActionResult",
     "AmiSession",
-    "ClientState",
-    "Closed",
-    "Event",
-    "Failed",
-    "FramesReceived",
-    "LoggedIn",
-    "LoginRefused",
-    "ServerClosed",
     "SessionState",
-    "TimedOut",
+    "action_name",
     "prepare_action",
     "redact",
 ]

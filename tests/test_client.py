@@ -192,8 +192,8 @@ def test_timeout_when_server_never_sends_banner(make_client: Any) -> None:
 def test_unwritable_when_not_connected(make_client: Any) -> None:
     ami = make_client()
     rec = Recorder(ami)
-    action_id = ami.send({"Action": "Ping"})
-    assert action_id
+    with pytest.raises(NotConnectedError, match="connect"):  # never an ActionID for an action that goes nowhere
+        ami.send({"Action": "Ping"})
     assert rec.names() == ["ami_socket_unwritable"]
     with pytest.raises(NotConnectedError):
         ami.action({"Action": "Ping"}).result(1)

@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 
 from asterisk_ami import (
+    ActionNotSentError,
     ActionResult,
     AuthenticationError,
     ConnectionLostError,
+    ConnectTimeoutError,
     NotConnectedError,
 )
 from asterisk_ami.testing import FakeAsterisk, FakeSession
@@ -152,7 +154,9 @@ def test_server_that_never_sends_a_banner_times_out(make_client: MakeClient) -> 
         queued = ami.action({"Action": "Ping"})  # queued for after a login that never comes
         rec.wait_for("ami_socket_timeout", timeout=5)
         rec.wait_for("ami_socket_close", timeout=5)
-        assert isinstance(queued.exception(timeout=5), ConnectionLostError)
+        error = queued.exception(timeout=5)
+        assert isinstance(error, ActionNotSentError) and isinstance(error, ConnectionLostError | NotConnectedError)
+        assert isinstance(error.__cause__, ConnectTimeoutError)  # what ended the connection
         names = rec.names()
         assert names.index("ami_socket_timeout") < names.index("ami_socket_close")
         assert rec.count("ami_login") == 0 and rec.frames == []
@@ -203,7 +207,7 @@ def test_slow_refused_login_is_not_retried_then_right_credentials_connect(make_c
         ami.connect()
         queued = ami.action({"Action": "Ping"})  # waits for the login
         rec.wait_for("ami_socket_close", timeout=5)
-        assert isinstance(queued.exception(timeout=5), ConnectionLostError)
+        assert isinstance(queued.exception(timeout=5), AuthenticationError)  # what ended the connection
         ((success, frame),) = rec.args("ami_login")
         assert success is False and frame["message"] == "Authentication failed"
         errors = [args[0] for args in rec.args("ami_socket_error")]

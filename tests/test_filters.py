@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from asterisk_ami import AsteriskAmi
+from asterisk_ami import AsteriskAmi, FilterRejected, FramesReceived, LoggedIn, LoginActionsWanted
 from asterisk_ami.errors import EventFilterError, HeaderInjectionError, InvalidMessageError, MessageTooLargeError
 from asterisk_ami.filters import FilterSet, filter_message, name_filter
 from asterisk_ami.options import AmiOptions
 from asterisk_ami.protocol import ActionIdGenerator, AmiProtocol
-from asterisk_ami.session import AmiSession, FilterRejected, FramesReceived, LoggedIn, SessionState
+from asterisk_ami.session import AmiSession, SessionState
 from asterisk_ami.testing import FakeAsterisk
 
 from .cli_helpers import args_for, run_cli, start_cli
@@ -131,11 +131,12 @@ def sent(session: AmiSession) -> list[dict[str, Any]]:
 
 def logged_in_session(**options: Any) -> tuple[AmiSession, list[dict[str, Any]]]:
     opts = AmiOptions(username="admin", password="secret", **options)
-    session = AmiSession(opts, T0, ActionIdGenerator("t"), lambda: [{"Action": "CoreShowChannels"}])
+    session = AmiSession(opts, T0, ActionIdGenerator("t"), login_hook=True)
     sent(session)  # the Login
     queued = session.send({"Action": "Ping"}, T0)
     session.receive_data(b"Response: Success\r\nActionID: t-1\r\n\r\n", T0)
-    assert [type(e) for e in session.events_received()] == [FramesReceived, LoggedIn]
+    assert [type(e) for e in session.events_received()] == [FramesReceived, LoggedIn, LoginActionsWanted]
+    session.login_actions([{"Action": "CoreShowChannels"}], T0)
     actions = sent(session)
     assert actions[-1]["actionid"] == queued
     return session, actions

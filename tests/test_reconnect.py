@@ -73,7 +73,7 @@ def test_client_backs_off_while_the_server_is_down_and_resets_after_login(caplog
         reconnect_max=160,
     )
     try:
-        with caplog.at_level(logging.INFO, logger="asterisk_ami"):
+        with caplog.at_level(logging.DEBUG, logger="asterisk_ami"):
             _backs_off_then_logs_in(ami, port)
     finally:
         ami.destroy()

@@ -7,23 +7,26 @@ from typing import Any
 
 import pytest
 
-from asterisk_ami import ActionError, ActionResult, AuthenticationError, ConnectionLostError
+from asterisk_ami import (
+    ActionError,
+    ActionResult,
+    AuthenticationError,
+    ClientState,
+    Closed,
+    ConnectionLostError,
+    Failed,
+    FramesReceived,
+    LoggedIn,
+    LoginActionsWanted,
+    LoginRefused,
+    ServerClosed,
+    TimedOut,
+)
 from asterisk_ami.actions import ActionDone
 from asterisk_ami.errors import ActionTimeoutError, ConnectTimeoutError, FrameTooLargeError, NotConnectedError
 from asterisk_ami.options import AmiOptions
 from asterisk_ami.protocol import ActionIdGenerator, AmiProtocol, md5_key
-from asterisk_ami.session import (
-    AmiSession,
-    ClientState,
-    Closed,
-    Failed,
-    FramesReceived,
-    LoggedIn,
-    LoginRefused,
-    ServerClosed,
-    SessionState,
-    TimedOut,
-)
+from asterisk_ami.session import AmiSession, SessionState
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 T0 = 1000.0
@@ -162,21 +165,27 @@ def test_actions_sent_before_login_are_written_in_order_right_after_it() -> None
 
 
 def test_login_actions_come_right_after_the_login_answer_before_the_queued_ones() -> None:
-    calls: list[int] = []
-
-    def provider() -> list[dict[str, str]]:
-        calls.append(1)
-        return [{"Action": "CoreShowChannels", "ActionID": "live-1"}, {"Action": "Bad", "Value": "a\r\nb"}]
-
     opts = AmiOptions(username="admin", password="secret")
-    session = AmiSession(opts, T0, ActionIdGenerator("t"), provider)
+    session = AmiSession(opts, T0, ActionIdGenerator("t"), login_hook=True)
     sent(session)
     queued = session.send({"Action": "Ping"}, T0)
-    assert calls == []  # asked at the login answer, not before
-    answer(session, b"Response: Success\r\nActionID: t-1\r\n\r\n")
+    events = answer(session, b"Response: Success\r\nActionID: t-1\r\n\r\nEvent: FullyBooted\r\n\r\n")
+    # the hook is an event the shell answers (outside any lock); the frames after the login still come
+    assert [type(e) for e in events] == [FramesReceived, LoggedIn, LoginActionsWanted, FramesReceived]
+    assert sent(session) == []  # nothing queued jumps ahead of the login actions
+    during = session.send({"Action": "Ping", "ActionID": "during"}, T0)  # a provider may send() itself
+    assert sent(session) == []
+    session.login_actions(
+        [{"Action": "CoreShowChannels", "ActionID": "live-1"}, {"Action": "Bad", "Value": "a\r\nb"}], T0
+    )
     # the action with CR/LF in a value is logged and left out; the rest are written in order
-    assert [(a["action"], a["actionid"]) for a in sent(session)] == [("CoreShowChannels", "live-1"), ("Ping", queued)]
-    assert calls == [1]
+    assert [(a["action"], a["actionid"]) for a in sent(session)] == [
+        ("CoreShowChannels", "live-1"),
+        ("Ping", queued),
+        ("Ping", during),
+    ]
+    assert session.send({"Action": "Ping", "ActionID": "after"}, T0) == "after"
+    assert [a["actionid"] for a in sent(session)] == ["after"]
 
 
 def test_event_lists_and_errors_complete_their_action() -> None:
@@ -277,10 +286,59 @@ def test_logoff_deadline_closes_without_an_error() -> None:
     assert session.close_expected and session.events_received() == []
 
 
-def test_logoff_before_the_login_is_answered_closes_at_once() -> None:
+def test_logoff_before_the_login_is_answered_waits_for_it_and_writes_the_queue_first() -> None:
     session = make()
+    [login] = sent(session)
+    queued = [session.send({"Action": "UserEvent", "UserEvent": f"e{i}"}, T0) for i in range(3)]
     session.logoff(T0)
-    assert session.close_expected and session.state is SessionState.CLOSED
+    assert not session.close_expected and sent(session) == []
+    with pytest.raises(NotConnectedError):  # nothing new after disconnect()
+        session.send({"Action": "Ping"}, T0)
+    answer(session, b"Response: Success\r\nActionID: %s\r\n\r\n" % login["actionid"].encode())
+    assert [(a["action"], a["actionid"]) for a in sent(session)][:3] == [("UserEvent", q) for q in queued]
+    assert session.state is SessionState.LOGGING_OFF
+
+
+def test_abort_fails_what_was_never_written_with_the_reason() -> None:
+    session = make()
+    sent(session)
+    session.send({"Action": "Ping", "ActionID": "p1"}, T0, waiter="w")
+    session.abort("destroy() closed the connection")
+    [done, closed] = close(session)
+    assert isinstance(done.outcome, NotConnectedError) and "p1" in str(done.outcome)
+    assert "never written" in str(done.outcome) and "destroy()" in str(done.outcome)
+    assert isinstance(closed, Closed) and not closed.fatal
+
+
+def test_a_refused_login_fails_the_queued_waiters_with_authentication_error() -> None:
+    session = make()
+    [login] = sent(session)
+    session.send({"Action": "Ping"}, T0, waiter="w1")
+    session.send({"Action": "Ping"}, T0, waiter="w2")
+    answer(session, b"Response: Error\r\nActionID: %s\r\nMessage: Authentication failed\r\n\r\n" % login["actionid"].encode())
+    events = close(session)
+    errors = [e.outcome for e in events if isinstance(e, ActionDone)]
+    assert len(errors) == 2 and all(isinstance(e, AuthenticationError) for e in errors)
+    assert errors[0] is not errors[1]  # one exception per waiter: tracebacks never pile up
+    assert isinstance(events[-1], Closed) and events[-1].fatal and isinstance(events[-1].error, AuthenticationError)
+
+
+def test_a_written_action_fails_with_connection_lost_and_the_cause_chained() -> None:
+    session = logged_in()
+    session.send({"Action": "Ping"}, T0, waiter="w")
+    reset = ConnectionResetError(104, "reset")
+    done = next(e for e in close(session, reset) if isinstance(e, ActionDone))
+    assert isinstance(done.outcome, ConnectionLostError) and done.outcome.__cause__ is reset
+
+
+def test_keepalive_waits_while_reading_is_held_back() -> None:
+    session = logged_in(ping_interval=1.0, ping_timeout=0.5)
+    session.pause_keepalive()
+    assert session.next_deadline() is None
+    session.handle_timeout(T0 + 100)
+    assert sent(session) == [] and not session.close_expected
+    session.resume_keepalive(T0 + 100)
+    assert session.next_deadline() == T0 + 101  # the silence counts from the resume
 
 
 def test_a_close_with_actions_in_flight_fails_every_one_of_them() -> None:

@@ -1,10 +1,11 @@
-"""``asterisk_ami.asyncio.AsteriskAmi``: the asyncio shell around the sans-IO session (``session.py``).
+"""``asterisk_ami.asyncio.AsteriskAmi``: the asyncio shell around the sans-IO client lifecycle (``lifecycle.py``).
 
 One event loop, no thread of its own: a thousand connections share one loop. An ``asyncio.Protocol``
-moves bytes between the transport and the session, one timer runs at the session's next deadline, and a
-task connects and reconnects by the ``ReconnectPolicy``. Handlers run on the loop in frame order, right
-where the frames are parsed; a coroutine handler is scheduled as a task, as pyee schedules them. Every
-protocol decision is the session's; this file only moves bytes and events, like ``client.py``.
+moves bytes between the transport and the lifecycle, one timer runs at its next deadline, a task opens
+each connection it asks for. Handlers run on the loop in frame order, right where the frames are
+parsed; a coroutine handler is scheduled as a task (``complete``, ``wait_for_complete()`` and
+``cancel()`` tell about those tasks). Every decision about the protocol and the client's life is the
+lifecycle's; this file moves bytes, settles futures and runs handlers.
 """
 
 from __future__ import annotations
@@ -12,53 +13,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyee.asyncio import AsyncIOEventEmitter
 
 from ..actions import ActionDone, ActionResult, ResponseCallback
 from ..errors import NotConnectedError
 from ..handlers import handler_name
+from ..options import check_timeout
 from ..originate import EVENT as ORIGINATE_EVENT
 from ..originate import OriginateResult, originate_message, result_timeout
-from ..protocol import Frame, frame_kind
-from ..session import (
-    AmiSession,
-    ClientState,
+from ..session_events import (
     Closed,
+    ConnectResult,
     Event,
-    Failed,
     FramesReceived,
-    LoggedIn,
-    LoginRefused,
+    LoginActionsWanted,
+    OpenTransport,
     ServerClosed,
-    TimedOut,
+    Stopped,
+    library_events,
 )
-from ..shell import ShellBase, library_events, settle
+from ..shell import ShellBase, settle
+from ..streams import StreamBuffer, offer_all
 from .stream import EventStream
 
-logger = logging.getLogger("asterisk_ami")
-_LOGIN_SLICE = 4096  # while connect() waits, reads are fed to the session this much at a time
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-__all__ = ["AsteriskAmi"]
+    from ..options import AmiOptionsDict
+
+__all__ = ["AsteriskAmi", "EventStream"]
 
 
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection: hands what happens on the transport to the client."""
 
-    def __init__(self, ami: AsteriskAmi, session: AmiSession) -> None:
+    def __init__(self, ami: AsteriskAmi, session: object) -> None:
         self.ami = ami
-        self.session = session
+        self.session = session  # the lifecycle's session it was opened for
         self.transport: asyncio.Transport | None = None
-        self.write_paused = False
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.ami._made(self)  # now: bytes may come before create_connection() returns to its caller
 
     def data_received(self, data: bytes) -> None:
         self.ami._received(self, data)
@@ -69,48 +71,64 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.ami._lost(self, exc)
-        if not self.closed.done():
-            self.closed.set_result(None)
 
     def pause_writing(self) -> None:
-        self.write_paused = True
+        self.ami._writing_blocked(self, True)
 
     def resume_writing(self) -> None:
-        # node's 'drain': a write had to wait for a full socket buffer and has now gone out
-        self.write_paused = False
-        self.ami._emit_soon("ami_socket_drain")
+        self.ami._writing_blocked(self, False)
+
+
+class _Deferred:
+    """An ``action()`` past the write high-water mark: sent, in order, once there is room."""
+
+    __slots__ = ("deadline", "future", "message", "until_event")
+
+    def __init__(
+        self,
+        message: Mapping[str, object],
+        future: asyncio.Future[ActionResult],
+        deadline: float | None,
+        until_event: str | None,
+    ) -> None:
+        self.message = message
+        self.future = future
+        self.deadline = deadline
+        self.until_event = until_event
 
 
 class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
     """AMI client for asyncio. Same options, events, frames, results and errors as the threaded
-    ``asterisk_ami.AsteriskAmi``; ``connect()``, ``request()`` and ``disconnect()`` are awaited.
+    ``asterisk_ami.AsteriskAmi``; ``connect()``, ``request()``, ``originate()``, ``drain()`` and
+    ``disconnect()`` are awaited.
 
     ``async with AsteriskAmi(...) as ami`` connects (returns once logged in) and disconnects on exit.
     Use it from one event loop: it is not thread-safe.
     """
 
-    def __init__(self, options: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+    def __init__(self, options: Mapping[str, Any] | None = None, /, **kwargs: Unpack[AmiOptionsDict]) -> None:
         super().__init__()
         self._init_shell(options, kwargs)
+        self._handlers.on_returned = self._handler_returned
+        self._handlers.on_stalled = self._handler_stalled
+        self._handlers.stall_threshold = self.options.slow_handler_warning  # a plain handler holding the loop
+        self._handlers.on_changed = self._touch
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: asyncio.Task[None] | None = None
         self._conn: _Connection | None = None
-        self._session: AmiSession | None = None
-        self._first_login: asyncio.Future[None] | None = None  # what connect() waits for
-        self._held: list[Event] | None = None  # events after the login answer, until connect() returns
-        self._held_bytes = b""  # and the rest of that read, not parsed yet
+        self._opening: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._timer_at: float | None = None
         self._watch_timer: asyncio.TimerHandle | None = None  # checks a reading paused by a full stream
-        self._stall_threshold = self.options.slow_handler_warning  # a plain handler holding the loop
-        self._stopping = False
-        self._destroying = False
-        self._wake: asyncio.Event | None = None  # ends a reconnect wait early
+        self._processing = False
+        self._release_soon = False
+        self._paused = False  # reading paused: a stream is full, or too much is held
         self._streams: list[EventStream] = []
         self._stream_high_water = 0
-        self._tasks: set[asyncio.Task[Any]] = set()  # coroutine handlers still running
-        self._error: BaseException | None = None  # what ended the current connection (connect() raises it)
-        self._fatal = False
+        self._tasks: set[asyncio.Future[Any]] = set()  # coroutine handlers still running
+        self._connect_waiters: list[asyncio.Future[None]] = []
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._deferred: deque[_Deferred] = deque()
+        self._stopped: asyncio.Future[None] | None = None  # done once the client is down for good
 
     async def __aenter__(self) -> AsteriskAmi:
         await self.connect()
@@ -126,10 +144,32 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
     @property
     def stats(self) -> dict[str, Any]:
         """The same counters as the threaded client's ``stats``; the queue is the ``events()`` streams'."""
-        stats = self._session_stats(self._session, time.monotonic())
+        stats: dict[str, Any] = self._base_stats(dict(self._core.stats()), time.monotonic())
         stats["queued_frames"] = sum(len(s) for s in self._streams)
         stats["queue_high_water"] = max(self._stream_high_water, stats["queued_frames"])
         return stats
+
+    @property
+    def complete(self) -> bool:
+        """True when no coroutine handler of this client is still running."""
+        inherited = getattr(super(), "complete", True)  # pyee 13+: futures of its own emit()
+        return not self._tasks and bool(inherited)
+
+    async def wait_for_complete(self) -> None:
+        """Wait until every coroutine handler running now (and those they lead to) is done."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+        inherited = getattr(super(), "wait_for_complete", None)
+        if inherited is not None:
+            await inherited()
+
+    def cancel(self) -> None:
+        """Cancel every coroutine handler still running."""
+        for task in list(self._tasks):
+            task.cancel()
+        inherited = getattr(super(), "cancel", None)
+        if inherited is not None:
+            inherited()
 
     # -- connecting ------------------------------------------------------------------------------
 
@@ -139,261 +179,250 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         A refused login raises ``AuthenticationError``. Without ``reconnect``, a failed attempt raises its
         error (``ConnectTimeoutError``, or the ``OSError``); with it, attempts go on by the policy until one
         logs in: bound the wait with ``asyncio.wait_for()`` or ``asyncio.timeout()`` (a cancelled
-        connect() stops the client).
-        Frames that came with the login answer are delivered only after this returns, so a subscription
-        made right after ``await connect()`` misses none of them.
+        connect() stops the client). Frames that came after the login answer are delivered once your code
+        uses the client (``events()``, ``on()``, ``send()``, ...; after its current step) or 0.25 s after
+        this returned, so a subscription made right after ``await connect()`` misses none of them, also
+        under ``wait_for``, ``asyncio.timeout``, ``TaskGroup`` and ``gather``.
         """
-        loop = asyncio.get_running_loop()
-        if self._runner is not None and not self._runner.done():
-            if self._first_login is None or self._first_login.done():
-                logger.warning("connect() ignored: this client is already connecting or connected")
-                return
-        else:
-            self._loop = loop
-            self._stopping = self._destroying = False
-            self._policy.reset()
-            self._state = ClientState.CONNECTING
-            self._first_login = loop.create_future()
-            # now, so that what is sent from here on waits for the login
-            self._session = self._new_session(loop.time())
-            self._runner = loop.create_task(self._run())
-        waiter = self._first_login
-        assert waiter is not None
+        loop = self._bind()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._connect_waiters.append(waiter)
+        core = self._core
+        core.wait_for_login(True)
         try:
-            await asyncio.shield(waiter)
-        except asyncio.CancelledError:
-            if not waiter.done():
-                self.destroy()
-            raise
+            if core.state == "disconnected":
+                self._stopped = loop.create_future()
+                core.start(loop.time())
+            elif core.state == "connected":
+                waiter.set_result(None)
+            self._process()
+            try:
+                await asyncio.shield(waiter)
+            except asyncio.CancelledError:
+                if not waiter.done():
+                    self.destroy()
+                raise
         finally:
-            # the caller gets its turn first (two hops: it may be a task of its own, as wait_for makes)
-            loop.call_soon(loop.call_soon, self._release_held)
+            core.wait_for_login(False)
+            core.connect_returned(loop.time())
+            self._process()
 
-    async def _run(self) -> None:
-        first = True
-        try:
-            while not self._stopping:
-                if not first:
-                    self._counts["reconnects"] += 1
-                first = False
-                error, fatal = await self._connection()
-                if self._stopping:
-                    break
-                if fatal or not self.options.reconnect:
-                    if fatal and self.options.reconnect:
-                        logger.error("login refused: not reconnecting (fix the credentials and call connect())")
-                    self._fail_connect(error or NotConnectedError("the connection closed before the login"))
-                    break
-                delay = self._policy.next_delay()
-                self._state = ClientState.RECONNECT_WAIT
-                logger.info("reconnecting in %.3f s (attempt %d)", delay, self._policy.attempt)
-                self._wake = asyncio.Event()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                self._wake = None
-                if not self._stopping:
-                    self._state = ClientState.CONNECTING
-        except Exception as exc:  # a bug of ours: say so loudly rather than die silently
-            logger.exception("connection task crashed")
-            self._fail_connect(exc)
-        finally:
-            session, self._session = self._session, None
-            if session is not None:  # stopped before it connected: what waits for it fails now
-                session.connection_lost(None)
-                self._handle(None, session.events_received())
-            self._state = ClientState.DISCONNECTED
-            self._fail_connect(NotConnectedError("the client was stopped before it logged in"))
-            for stream in list(self._streams):
-                stream.close()
-
-    def _fail_connect(self, error: BaseException) -> None:
-        waiter = self._first_login
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
-            waiter.exception()  # connect() still raises it; nobody waiting is no "never retrieved" warning
-
-    async def _connection(self) -> tuple[BaseException | None, bool]:
-        """One connection from TCP connect to close: (the error that ended it, whether it is fatal)."""
+    async def _open(self) -> None:
+        """Open the connection the lifecycle asked for; report it, or why it could not be opened."""
         loop = asyncio.get_running_loop()
-        o = self.options
-        session = self._session  # connect() made the first one
-        if session is None:
-            session = self._session = self._new_session(loop.time())
+        o, core = self.options, self._core
+        session = core.session
+        deadline = session.next_deadline() if session is not None else None
         conn = _Connection(self, session)
-        self._conn = conn
-        self._error = None
-        self._fatal = False
+        ctx = self._ssl_context
+        self._log.debug("connecting")
         try:
-            logger.debug("connecting to %s:%s", o.host, o.port)
-            ctx = self._ssl_context
             await asyncio.wait_for(
                 loop.create_connection(
                     lambda: conn, *o.address, ssl=ctx, server_hostname=o.host if ctx is not None else None
                 ),
-                o.connect_timeout,
+                max(0.0, (deadline or loop.time() + o.connect_timeout) - loop.time()),
             )
         except (OSError, asyncio.TimeoutError) as exc:
             error = exc if isinstance(exc, OSError) else TimeoutError(f"no connection within {o.connect_timeout} s")
-            self._lost(conn, error)
-            return self._error or error, self._fatal
+            if core.session is session:
+                core.connection_lost(error, loop.time())
+            self._process()
+            return
         except asyncio.CancelledError:  # destroy() while connecting
-            self._lost(conn, None)
-            raise
-        if self._stopping:
-            session.logoff(loop.time())  # disconnect() while connecting: no Login
-        self._flush(conn)
-        await conn.closed
-        return self._error, self._fatal
+            if core.session is session:
+                core.connection_lost(None, loop.time())
+            self._process()
+            return
+        finally:
+            if self._opening is asyncio.current_task():
+                self._opening = None
+        if conn is not self._conn and conn.transport is not None:
+            conn.transport.abort()  # destroyed meanwhile
+
+    def _made(self, conn: _Connection) -> None:
+        if self._core.session is conn.session and not self._core.close_expected:
+            self._conn = conn
+            self._process()  # the Login goes out
 
     # -- the connection's callbacks --------------------------------------------------------------------
 
     def _received(self, conn: _Connection, data: bytes) -> None:
-        session = conn.session
-        if not session.logged_in and len(data) > _LOGIN_SLICE and self._first_login is not None:
-            # connect() is waiting: feed the read in slices, so that what follows the login answer
-            # waits as bytes, not as parsed frames (the parser gives the same frames for any split)
-            for start in range(0, len(data), _LOGIN_SLICE):
-                self._received(conn, data[start : start + _LOGIN_SLICE])
-                if self._held is not None:
-                    self._held_bytes = data[start + _LOGIN_SLICE :]
-                    return
-            return
-        now = time.monotonic() if self._loop is None else self._loop.time()
-        session.receive_data(data, now)
-        if now >= self._timer_at and self._timer is not None:
-            session.handle_timeout(now)
-        events = session.events_received()
-        if events:
-            self._handle(conn, events)
-        self._flush(conn)
+        if conn is self._conn:
+            self._core.receive_data(data, self._now())
+            self._process()
 
     def _eof(self, conn: _Connection) -> None:
-        if self._destroying:
-            return
-        conn.session.receive_eof()
-        self._handle(conn, conn.session.events_received())
+        if conn is self._conn:
+            self._core.receive_eof(self._now())
+            self._process()
 
     def _lost(self, conn: _Connection, exc: BaseException | None) -> None:
-        session = conn.session
-        if self._held is not None and self._held_bytes:  # read before the close: parsed first
-            session.receive_data(self._held_bytes, time.monotonic() if self._loop is None else self._loop.time())
-            self._held_bytes = b""
-            self._held.extend(session.events_received())
-        session.connection_lost(None if self._destroying else exc)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._session_over(session)
-        if self._session is session:
-            self._session = None
+        if conn is self._conn:
             self._conn = None
-        events = session.events_received()
-        if self._held is not None:  # closed before connect() returned: keep the order
-            self._held.extend(events)
+            core = self._core
+            core.connection_lost(None if core.close_expected else exc, self._now())
+            self._process()
+
+    def _writing_blocked(self, conn: _Connection, blocked: bool) -> None:
+        if conn is not self._conn:
             return
-        self._handle(conn, events)
+        self._core.set_writing_blocked(blocked, self._now())
+        if not blocked:
+            # node's 'drain': a write had to wait for a full socket buffer and has now gone out
+            self._handlers.emit("ami_socket_drain")
+        self._process()
 
     def _on_timer(self) -> None:
-        self._timer = None
-        conn = self._conn
-        if conn is None or self._loop is None:
-            return
-        conn.session.handle_timeout(self._loop.time())
-        events = conn.session.events_received()
-        if events:
-            self._handle(conn, events)
-        self._flush(conn)
+        self._timer = self._timer_at = None
+        self._core.handle_timeout(self._now())
+        self._process()
 
-    def _flush(self, conn: _Connection) -> None:
-        """Write what the session has, close when it is over, and keep the timer at its next deadline."""
-        session = conn.session
-        transport = conn.transport
+    # -- acting on the lifecycle ----------------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Act on what the lifecycle reports, write what it has, keep the timer at its next deadline.
+        Re-entered from a handler, it returns: the outer call goes on until nothing is left."""
+        if self._processing:
+            return
+        self._processing = True
+        try:
+            core = self._core
+            while True:
+                events = core.events_received()
+                if events:
+                    for event in events:
+                        self._act(event)
+                    continue
+                self._flush()  # which may send deferred actions: then once more
+                if not core.has_events and not (self._conn is not None and core.has_data_to_send):
+                    break
+        finally:
+            self._processing = False
+        self._update_reading()
+        self._arm_timer()
+
+    def _act(self, event: Event) -> None:
+        if isinstance(event, FramesReceived):
+            self._deliver(event.frames)
+            return
+        if isinstance(event, ActionDone):
+            call = settle(event)
+            if call is not None:
+                self._handlers.call(call.fn, call.args)
+            return
+        if isinstance(event, OpenTransport):
+            assert self._loop is not None
+            self._opening = self._loop.create_task(self._open())
+        elif isinstance(event, LoginActionsWanted):
+            self._core.login_actions(self._run_login_providers(), self._now())
+        elif isinstance(event, ConnectResult):
+            self._settle_connect(event.error)
+        elif isinstance(event, ServerClosed):
+            self._server_closed(time.monotonic())
+        elif isinstance(event, Closed):
+            if self._watch.blocked:  # no connection, so nothing is kept from reading any more
+                self._streams_unblocked()
+        elif isinstance(event, Stopped):
+            self._client_stopped()
+        for name, args in library_events(event):
+            self._handlers.emit(name, *args)
+
+    def _flush(self) -> None:
+        """Write what the lifecycle has; close the transport when the connection is over."""
+        conn, core = self._conn, self._core
+        transport = None if conn is None else conn.transport
         if transport is None:
             return
-        if session.has_data_to_send():
-            transport.write(session.data_to_send())
-        if session.close_expected:
-            transport.close()
+        data = core.data_to_send()
+        if data:
+            transport.write(data)
+        if core.close_expected:
+            transport.abort()  # nothing left worth writing; close() could wait on a server that reads nothing
             return
-        deadline = session.next_deadline()
-        if deadline is not None and (self._timer is None or deadline < self._timer_at):
-            if self._timer is not None:
-                self._timer.cancel()
-            assert self._loop is not None
-            self._timer_at = deadline
+        if self._deferred or self._drain_waiters:
+            self._room_made()
+
+    def _arm_timer(self) -> None:
+        deadline = self._core.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, deadline
+        if deadline is not None and self._loop is not None:
             self._timer = self._loop.call_at(deadline, self._on_timer)
 
-    def _handle(self, conn: _Connection | None, events: list[Event]) -> None:
-        """Act on the session's events in order: frames to handlers and streams, futures settled, the
-        library's events emitted."""
-        for i, event in enumerate(events):
-            cls = event.__class__
-            if cls is FramesReceived:
-                self._deliver(event.frames)  # type: ignore[union-attr]
-                continue
-            if cls is ActionDone:
-                call = settle(event)  # type: ignore[arg-type]
-                if call is not None:
-                    self.call_handler(call.fn, call.args)
-                continue
-            if cls is LoggedIn and conn is not None:
-                self._logged_in(conn)
-            elif cls is ServerClosed:
-                self._server_closed(time.monotonic())
-            elif cls is LoginRefused or cls is TimedOut or (cls is Failed and self._error is None):
-                self._error = event.error  # type: ignore[union-attr]
-            elif cls is Closed:
-                self._fatal = event.fatal  # type: ignore[union-attr]
-                if self._watch.blocked:  # no connection, so nothing is kept from reading any more
-                    self._streams_unblocked()
-            for name, args in library_events(event):
-                self.emit_event(name, *args)
-            if cls is LoggedIn and self._first_login is not None and not self._first_login.done():
-                # connect() is waiting: what came with the login answer waits for its caller
-                self._first_login.set_result(None)
-                self._held = events[i + 1 :]
-                if conn is not None and conn.transport is not None:
-                    conn.transport.pause_reading()
-                return
+    def _now(self) -> float:
+        return self._loop.time() if self._loop is not None else time.monotonic()
 
-    def _release_held(self) -> None:
-        held, self._held = self._held, None
-        rest, self._held_bytes = self._held_bytes, b""
-        conn = self._conn
-        if held:
-            self._handle(conn, held)
-        if rest and conn is not None:
-            self._received(conn, rest)
-        if conn is not None and conn.transport is not None and not self._streams_full():
-            conn.transport.resume_reading()
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        other = self._loop is not None and self._loop is not loop and not self._loop.is_closed()
+        if other and self._core.state != "disconnected":
+            raise RuntimeError("this client runs on another event loop")
+        self._loop = loop
+        return loop
 
-    def _logged_in(self, conn: _Connection) -> None:
-        self._state = ClientState.CONNECTED
-        self._note_login(conn.session)
+    def _settle_connect(self, error: BaseException | None) -> None:
+        waiters, self._connect_waiters = self._connect_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+                    waiter.exception()  # connect() raises it; nobody waiting is no "never retrieved" warning
 
-    # -- frames to handlers and streams ---------------------------------------------------------------
+    def _client_stopped(self) -> None:
+        for stream in list(self._streams):
+            stream.close()
+        error = NotConnectedError("the client stopped before there was room to write")
+        while self._deferred:
+            deferred = self._deferred.popleft()
+            if not deferred.future.done():
+                deferred.future.set_exception(error)
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)  # drain() returns: send() then says why it cannot
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
 
-    def _deliver(self, frames: list[Frame]) -> None:
-        self.deliver(frames, self.options.identifier)
+    # -- frames to handlers and streams; reading held back ------------------------------------------------
+
+    def _deliver(self, frames: list[Any]) -> None:
+        self._handlers.deliver(frames)
         streams = self._streams
-        if not streams:
-            return
-        full = False
-        for frame in frames:
-            if frame_kind(frame) == "event":
-                event = frame["event"]
-                for stream in streams:
-                    if (stream.names is None or event in stream.names) and stream.push(frame):
-                        full = True
-        if full:
-            waiting = sum(len(s) for s in streams)
-            if waiting > self._stream_high_water:
-                self._stream_high_water = waiting
-            if self._conn is not None and self._conn.transport is not None:
-                self._conn.transport.pause_reading()
-                self._streams_blocked()
+        if streams:
+            offer_all([s.buffer for s in streams], frames)
+            for stream in streams:
+                if stream.buffer.items:
+                    stream.wake()
 
-    # -- a reader kept from reading (blocking.py has the rules) ------------------------------------------
+    def _update_reading(self) -> None:
+        """Pause reading while a stream is full (or too much is held for a caller), resume when not."""
+        full = any(s.buffer.full for s in self._streams)
+        pause = full or self._core.holding_too_much
+        if full:
+            waiting = sum(len(s) for s in self._streams)
+            self._stream_high_water = max(self._stream_high_water, waiting)
+        if pause == self._paused:
+            return
+        conn = self._conn
+        transport = None if conn is None else conn.transport
+        if transport is None:
+            return
+        self._paused = pause
+        self._core.set_reading(pause, self._now())
+        if pause:
+            transport.pause_reading()
+            if full:
+                self._streams_blocked()
+        else:
+            transport.resume_reading()
+            if self._watch.blocked:
+                self._streams_unblocked()
 
     def _streams_blocked(self) -> None:
         """A full events() stream stopped reading: the episode is watched from a timer."""
@@ -406,11 +435,11 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
 
     def _check_blocked(self) -> None:
         self._watch_timer = None
-        full = [s.label for s in self._streams if s.full]
+        full = [s.buffer.label for s in self._streams if s.buffer.full]
         now = time.monotonic()
         message = self._watch.check(now, " and ".join(full) or None, self._watch.episode_seconds(now))
         if message:
-            logger.warning(message)
+            self._log.warning(message)
 
     def _streams_unblocked(self) -> None:
         self._watch.unblock(time.monotonic())
@@ -418,14 +447,14 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
             self._watch_timer.cancel()
             self._watch_timer = None
 
-    def handler_stalled(self, f: Callable[..., Any], seconds: float) -> None:
+    def _handler_stalled(self, f: Callable[..., Any], seconds: float) -> None:
         """A plain handler held the loop, and so the reading, for ``seconds``: warned about once it is over
         (nothing else runs on the loop meanwhile)."""
         message = self._watch.stalled(time.monotonic(), seconds, handler_name(f))
         if message:
-            logger.warning(message)
+            self._log.warning(message)
 
-    def handler_returned(self, f: Callable[..., Any], result: Any) -> None:
+    def _handler_returned(self, f: Callable[..., Any], result: Any) -> None:
         if not inspect.isawaitable(result):
             return
         task = asyncio.ensure_future(result)
@@ -435,50 +464,68 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
     def _handler_done(self, f: Callable[..., Any], task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            self.handler_failed(f, task.exception())  # type: ignore[arg-type]
+            self._handlers.failed(f, task.exception())  # type: ignore[arg-type]
 
     def events(self, *names: str, maxsize: int | None = None) -> EventStream:
-        """Event frames as an async iterator (every event, or those named), bounded by ``maxsize``
-        (default: the ``max_queued_frames`` option); see ``EventStream``."""
-        stream = EventStream(self, names, maxsize or self.options.max_queued_frames)
+        """Event frames as an async iterator (every event, or those named; ``'Queue*'`` patterns match in
+        any case), bounded by ``maxsize`` (default: ``max_queued_frames``): while it is full the connection
+        stops reading. Ends with ``close()`` or when the client stops; see ``EventStream``."""
+        task = asyncio.current_task()
+        where = f" in task {task.get_name()!r}" if task is not None else ""
+        buffer = StreamBuffer(names, self.options.max_queued_frames if maxsize is None else maxsize, where)
+        stream = EventStream(buffer, self._stream_drained, self._stream_closed)
         self._streams.append(stream)
+        self._touch()
         return stream
 
-    def _streams_full(self) -> bool:
-        return any(s.full for s in self._streams)
-
     def _stream_drained(self) -> None:
-        if self._streams_full():
-            return
-        if self._watch.blocked:  # also with no connection left: the episode is over either way
-            self._streams_unblocked()
-        conn = self._conn
-        if conn is not None and conn.transport is not None and self._held is None:
-            conn.transport.resume_reading()
+        self._update_reading()
 
     def _stream_closed(self, stream: EventStream) -> None:
         if stream in self._streams:
             self._streams.remove(stream)
-        self._stream_drained()
+        self._update_reading()
 
-    def _emit_soon(self, event: str, *args: Any) -> None:
-        self.emit_event(event, *args)
+    def _touch(self) -> None:
+        """The user's code used the client: what was held for it goes once its current step is over."""
+        if not self._release_soon and self._loop is not None:
+            self._release_soon = True
+            self._loop.call_soon(self._release)
+
+    def _release(self) -> None:
+        self._release_soon = False
+        self._core.release()
+        self._process()
 
     # -- actions ---------------------------------------------------------------------------------
 
     def send(self, message: Mapping[str, object], callback: ResponseCallback | None = None) -> str:
-        """Write one action; returns its ActionID, as the threaded client's ``send()``."""
-        return self._submit(message, callback, None, None)
+        """Write one action; returns its ActionID, as the threaded client's ``send()``. Past the write
+        high-water mark (``max_write_bytes`` waiting: Asterisk is not reading) it raises
+        ``WriteBufferFullError`` and queues nothing: ``await ami.drain()`` first, or use ``action()``."""
+        return self._submit(message, callback, None, None, None)
 
     def action(
         self, message: Mapping[str, object], timeout: float | None = None, *, until_event: str | None = None
     ) -> asyncio.Future[ActionResult]:
         """Send an action; an ``asyncio.Future`` of its ``ActionResult`` (fails as the threaded one's does).
+        Past the write high-water mark the action waits for room (in order; its timeout runs meanwhile).
         Cancelling the future stops waiting for the action: a late answer is dropped."""
-        future: asyncio.Future[ActionResult] = asyncio.get_running_loop().create_future()
-        if timeout is None:
-            timeout = self.options.action_timeout
-        action_id = self._submit(message, None, future, timeout, until_event)
+        loop = self._bind()
+        future: asyncio.Future[ActionResult] = loop.create_future()
+        seconds = check_timeout(timeout)
+        if self._deferred or (self._core.session is not None and not self._core.has_room(self._backlog())):
+            self._touch()
+            if seconds is None:
+                seconds = self.options.action_timeout
+            deadline = None if seconds is None else loop.time() + seconds
+            self._deferred.append(_Deferred(message, future, deadline, until_event))
+            return future
+        try:
+            action_id = self._submit(message, None, future, seconds, until_event)
+        except NotConnectedError as exc:
+            future.set_exception(exc)
+            return future
         future.add_done_callback(lambda f: self._cancelled(f, action_id))
         return future
 
@@ -494,10 +541,45 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         Cancelling the waiting task removes the action's entry."""
         return await self.action(message, timeout)
 
+    async def drain(self) -> None:
+        """Wait until fewer than ``max_write_bytes`` wait to be written (at once when that is so already),
+        or the client has stopped: then ``send()`` accepts an action again, or says why it cannot."""
+        loop = self._bind()
+        if (not self._deferred and self._core.has_room(self._backlog())) or self._core.state == "disconnected":
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def _backlog(self) -> int:
+        conn = self._conn
+        transport = None if conn is None else conn.transport
+        return 0 if transport is None else transport.get_write_buffer_size()
+
+    def _room_made(self) -> None:
+        """After a write: send deferred actions while there is room, then let drain() return."""
+        core = self._core
+        while self._deferred and core.has_room(self._backlog()):
+            deferred = self._deferred.popleft()
+            if deferred.future.done():
+                continue
+            left = None if deferred.deadline is None else max(0.0, deferred.deadline - self._now())
+            try:
+                action_id = self._submit(deferred.message, None, deferred.future, left, deferred.until_event)
+            except Exception as exc:  # NotConnectedError, a bad message: the future says so
+                deferred.future.set_exception(exc)
+                continue
+            deferred.future.add_done_callback(lambda f, a=action_id: self._cancelled(f, a))  # type: ignore[misc]
+        if not self._deferred and core.has_room(self._backlog()):
+            waiters, self._drain_waiters = self._drain_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
     def _cancelled(self, future: asyncio.Future[ActionResult], action_id: str) -> None:
-        session = self._session
-        if future.cancelled() and session is not None:
-            session.cancel(action_id)
+        if future.cancelled():
+            self._core.cancel(action_id)
+            self._arm_timer()
 
     def _submit(
         self,
@@ -505,57 +587,59 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         callback: ResponseCallback | None,
         future: asyncio.Future[ActionResult] | None,
         timeout: float | None,
-        until_event: str | None = None,
+        until_event: str | None,
     ) -> str:
-        session, conn, loop = self._session, self._conn, self._loop
-        if session is not None and loop is not None:
-            try:
-                action_id = session.send(
-                    message, loop.time(), callback=callback, waiter=future, timeout=timeout, until_event=until_event
-                )
-            except NotConnectedError:
-                pass
-            else:
-                if conn is not None and conn.session is session:
-                    self._flush(conn)
-                return action_id
-        return self._unwritable(message, future)
+        core = self._core
+        self._touch()
+        try:
+            action_id = core.send(
+                message,
+                self._now(),
+                callback=callback,
+                waiter=future,
+                timeout=timeout,
+                until_event=until_event,
+                backlog=self._backlog(),
+            )
+        except NotConnectedError:
+            self._handlers.emit("ami_socket_unwritable")
+            raise
+        self._process()
+        return action_id
 
     # -- ending ----------------------------------------------------------------------------------
 
     async def disconnect(self, timeout: float | None = 5.0) -> None:
-        """Log off (Asterisk answers Goodbye), wait for the close (up to ``timeout``), and do not reconnect."""
-        self._stopping = True
-        if self._wake is not None:
-            self._wake.set()
-        session, conn, loop = self._session, self._conn, self._loop
-        if session is not None and loop is not None:
-            session.logoff(loop.time())
-            if conn is not None and conn.session is session:
-                self._flush(conn)
-        runner = self._runner
-        if runner is not None and not runner.done() and runner is not asyncio.current_task():
+        """Log off (Asterisk answers Goodbye), wait for the close (up to ``timeout``), and do not reconnect.
+        What was sent while logging in is written first (the login is waited for, within ``timeout``);
+        what could not be written fails with the reason."""
+        seconds = check_timeout(timeout)
+        self._core.disconnect(self._now(), seconds)
+        self._process()
+        stopped = self._stopped
+        if stopped is not None and not stopped.done():
             try:
-                await asyncio.wait_for(asyncio.shield(runner), timeout)
+                await asyncio.wait_for(asyncio.shield(stopped), seconds)
             except asyncio.TimeoutError:
                 self.destroy()
+                await self.wait_closed()
 
     async def wait_closed(self) -> None:
-        """Return once the client has stopped for good (after ``disconnect()``, ``destroy()`` or a refused
-        login): its task, the connection and the reconnect wait are over. At once when it never ran."""
-        runner = self._runner
-        if runner is not None and not runner.done() and runner is not asyncio.current_task():
-            await asyncio.wait([runner])
+        """Return once the client has stopped for good (after ``disconnect()``, ``destroy()``, a refused
+        login or a close without reconnect): the connection and the reconnect wait are over. At once
+        when it never ran."""
+        stopped = self._stopped
+        if stopped is not None and not stopped.done():
+            await asyncio.shield(stopped)
 
     def destroy(self) -> None:
         """Close the connection at once, without Logoff, and do not reconnect. Safe at any time."""
-        self._stopping = self._destroying = True
-        self._state = ClientState.DISCONNECTED
-        if self._wake is not None:
-            self._wake.set()
+        self._core.destroy(self._now())
+        opening = self._opening
+        if opening is not None and not opening.done() and opening is not asyncio.current_task():
+            opening.cancel()
+        self._process()
         conn = self._conn
         if conn is not None and conn.transport is not None:
-            conn.transport.abort()
-        elif self._runner is not None and not self._runner.done():
-            self._runner.cancel()  # still connecting
-        self._fail_connect(NotConnectedError("the client was destroyed before it logged in"))
+            with contextlib.suppress(Exception):
+                conn.transport.abort()

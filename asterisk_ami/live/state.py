@@ -8,6 +8,7 @@ what changed. Its handlers run where the client's run: on the dispatch thread, o
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import Any
 
 from pyee import EventEmitter
 
-from ..handlers import HandlerRegistry
+from ..handlers import HandlerTable, Registrations
 from ..protocol import Frame
 from .model import LIVE_EVENTS, Change, LiveModel
 from .objects import Bridge, Call, Channel, Queue
@@ -24,7 +25,7 @@ from .objects import Bridge, Call, Channel, Queue
 logger = logging.getLogger("asterisk_ami")
 
 
-class LiveState(HandlerRegistry, EventEmitter):
+class LiveState(Registrations, EventEmitter):
     """Channels, calls, bridges, queues and device states of the PBX behind ``ami``, kept current.
 
     ``LiveState(ami)`` attaches before or after ``connect()``, on ``asterisk_ami.AsteriskAmi`` and on
@@ -36,7 +37,8 @@ class LiveState(HandlerRegistry, EventEmitter):
 
     def __init__(self, ami: Any, *, reconcile_interval: float | None = None, max_channels: int = 20_000) -> None:
         super().__init__()
-        self._init_handlers()
+        self._handlers = HandlerTable(self)
+        self._handlers.on_returned = self._handler_returned
         if reconcile_interval is not None and reconcile_interval <= 0:
             raise ValueError("reconcile_interval must be positive (or None: off)")
         self.ami = ami
@@ -106,8 +108,8 @@ class LiveState(HandlerRegistry, EventEmitter):
     # -- the client's handlers ---------------------------------------------------------------------
 
     def _on_frame(self, frame: Frame) -> None:
-        if self._version != self.handlers_version:  # build event objects only for events someone listens to
-            self._version = self.handlers_version
+        if self._version != self._handlers.version:  # build event objects only for events someone listens to
+            self._version = self._handlers.version
             self.model.track_changes = bool(self.event_names() & LIVE_EVENTS)
         model = self.model
         changes = model.feed(frame, time.time())
@@ -126,14 +128,29 @@ class LiveState(HandlerRegistry, EventEmitter):
 
     def _emit_changes(self, changes: list[Change]) -> None:
         for name, args in changes:
-            self.emit_event(name, *args)
+            self._handlers.emit(name, *args)
 
     def _send_outbox(self) -> None:
         for action in self.model.take_outbox():
             self.ami.send(action)
 
-    def handler_returned(self, f: Any, result: Any) -> None:
-        self.ami.handler_returned(f, result)  # a coroutine handler is scheduled as the client's are
+    def _handler_returned(self, f: Any, result: Any) -> None:
+        """A coroutine handler is scheduled as the asyncio client's are (where one runs)."""
+        if not inspect.isawaitable(result):
+            return
+        try:
+            task = asyncio.ensure_future(result)
+        except RuntimeError:  # no event loop here: the threaded client's dispatch thread
+            if inspect.iscoroutine(result):
+                result.close()
+            logger.error("LiveState handler %s is a coroutine function: use the asyncio client", f)
+            return
+        task.add_done_callback(lambda t: self._task_done(f, t))
+
+    def _task_done(self, f: Any, task: asyncio.Future[Any]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self._handlers.failed(f, error)
 
     # -- drift ---------------------------------------------------------------------------------------
 

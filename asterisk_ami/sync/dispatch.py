@@ -1,29 +1,27 @@
-"""The threaded client's dispatch side: the bounded hand-off from the reader thread, the dispatch
-thread's loop, and the watch on a reader that waits for room.
+"""The threaded client's dispatch side: the hand-off from the reader thread and the dispatch thread's loop.
 
-Back-pressure rule: when ``max_frames`` frames are waiting, the reader blocks in ``put`` and stops
-reading the socket, so TCP pushes back on Asterisk; nothing already read is dropped. The bound is
-lifted while the dispatch thread itself waits for an action result, or that wait could never end.
+Back-pressure rule: at most ``max_frames`` frames wait in the queue. The reader never blocks handing
+frames over: what does not fit waits with the reader, in order, and the reader reads no more until it
+has gone in (or while an ``events()`` stream is full), so TCP pushes back on Asterisk. Nothing already
+read is dropped. The bound is lifted while the dispatch thread itself waits for an action result, or
+that wait could never end.
 
 The queue carries typed items: :class:`Deliver` (frames, with the action callbacks due after them),
-:class:`Emit` (one of the library's events), :class:`Call` (a user callback) and :class:`Stop`.
+:class:`Emit` (one of the library's events), :class:`Call` (a user callback) and :class:`Stop`. It
+shares one condition with the client's streams: whoever makes room notifies it, and the reader waits on it.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from .blocking import BlockWatch
-from .handlers import Call, Handler, HandlerRegistry, handler_name
-from .protocol import Frame
-
-logger = logging.getLogger("asterisk_ami")
+from ..handlers import Call, HandlerTable, handler_name
+from ..logs import ConnectionLog
+from ..protocol import Frame
 
 
 class Deliver:
@@ -54,17 +52,14 @@ class Stop:
 
 
 Item: TypeAlias = Deliver | Emit | Call | Stop
-#: told "block" when a put starts waiting, "wait" at each wake, "end" when it is done; returns how long
-#: the next wait may be at most (None: until there is room)
-Watch: TypeAlias = Callable[[str], float | None]
 
 
 class DispatchQueue:
-    def __init__(self, max_frames: int) -> None:
+    def __init__(self, max_frames: int, cond: threading.Condition) -> None:
         self.max_frames = max_frames
         self._items: deque[Item] = deque()
         self._frames = 0
-        self._cond = threading.Condition()
+        self._cond = cond
         self._unbounded = 0
         self.high_water = 0  # most frames ever waiting (``stats['queue_high_water']``)
 
@@ -76,24 +71,15 @@ class DispatchQueue:
         """Frames waiting for the dispatch thread now."""
         return self._frames
 
-    def put(self, item: Item, abort: threading.Event | None = None, watch: Watch | None = None) -> None:
-        """Queue ``item``; a Deliver waits while the bound is reached (until ``abort`` is set and wake()
-        is called, or the dispatch thread makes room), telling ``watch`` how the wait goes."""
+    def fits(self, item: Item) -> bool:
+        """``item`` can go in without passing the bound (an empty queue takes any slice of frames)."""
+        frames = item.size if isinstance(item, Deliver) else 0
+        return not frames or not self._frames or self._unbounded > 0 or self._frames + frames <= self.max_frames
+
+    def put(self, item: Item) -> None:
+        """Queue ``item``; never blocks (the reader keeps what does not fit, see :meth:`fits`)."""
         frames = item.size if isinstance(item, Deliver) else 0
         with self._cond:
-            waited = False
-            while (
-                frames
-                and self._frames + frames > self.max_frames
-                and self._frames  # an empty queue takes any batch (the client slices them to fit)
-                and not self._unbounded
-                and not (abort is not None and abort.is_set())
-            ):
-                timeout = None if watch is None else watch("wait" if waited else "block")
-                waited = True
-                self._cond.wait(timeout)
-            if waited and watch is not None:
-                watch("end")
             self._items.append(item)
             self._frames += frames
             if self._frames > self.high_water:
@@ -116,11 +102,6 @@ class DispatchQueue:
                 self._frames -= frames
                 self._cond.notify_all()
 
-    def wake(self) -> None:
-        """Wake a blocked ``put`` so it sees its ``abort`` event."""
-        with self._cond:
-            self._cond.notify_all()
-
     def lift_bound(self) -> None:
         with self._cond:
             self._unbounded += 1
@@ -131,44 +112,17 @@ class DispatchQueue:
             self._unbounded -= 1
 
 
-class ReaderWatch:
-    """The reader waits for room in the queue (a :data:`Watch`): the episode goes to the sans-IO
-    :class:`~asterisk_ami.blocking.BlockWatch`, with the handler running on the dispatch thread at each
-    look and how long that call has run. Looks a few times before the warning is due, to see which
-    handler holds the queue."""
-
-    def __init__(self, watch: BlockWatch, running: Callable[[], tuple[Handler | None, float]]) -> None:
-        self.watch = watch
-        self.running = running
-
-    def __call__(self, phase: str) -> float | None:
-        now = time.monotonic()
-        watch = self.watch
-        if phase == "end":
-            watch.unblock(now)
-            return None
-        if phase == "block":
-            watch.block(now)
-        f, busy = self.running()
-        message = watch.check(now, None if f is None else handler_name(f), busy)
-        if message:
-            logger.warning(message)  # under the queue's lock: the dispatch thread is stuck anyway
-        due = watch.next_check(now)
-        if due is None:
-            return None
-        return max(0.001, min(due - now, (watch.threshold or 0.05) / 4))
-
-
-class DispatchThread(HandlerRegistry):
+class DispatchThread:
     """The dispatch thread of the threaded client (mixed into ``AsteriskAmi``): it runs every handler
     and callback in queue order, and reports handlers it cannot run."""
 
     _queue: DispatchQueue
+    _handlers: HandlerTable
     _state_lock: threading.Lock
     _dispatcher: threading.Thread | None
     _active_runs: int
     _coroutine_warned: bool
-    options: Any
+    _log: ConnectionLog
 
     def _emit_soon(self, event: str, *args: Any) -> None:
         """Emit on the dispatch thread when it runs, else here and now."""
@@ -177,7 +131,13 @@ class DispatchThread(HandlerRegistry):
             if running:  # under the lock, so the dispatch thread cannot exit in between
                 self._queue.put(Emit(event, args))
         if not running:
-            self.emit_event(event, *args)
+            self._handlers.emit(event, *args)
+
+    def _start_dispatcher(self) -> None:
+        """Start the dispatch thread unless it runs (the caller holds ``_state_lock``)."""
+        if self._dispatcher is None:
+            self._dispatcher = threading.Thread(target=self._dispatch_loop, name="asterisk-ami-dispatch", daemon=True)
+            self._dispatcher.start()
 
     def _dispatch_loop(self) -> None:
         queue = self._queue
@@ -186,31 +146,30 @@ class DispatchThread(HandlerRegistry):
                 try:
                     self._dispatch(item)
                 except Exception:
-                    logger.exception("dispatch failed")
+                    self._log.exception("dispatch failed")
             with self._state_lock:
                 if self._active_runs == 0 and not len(queue):
                     self._dispatcher = None
                     return
 
     def _dispatch(self, item: Item) -> None:
-        cls = item.__class__
-        if cls is Deliver:
+        if isinstance(item, Deliver):
             try:
-                self.deliver(item.items, self.options.identifier)  # type: ignore[union-attr]
+                self._handlers.deliver(item.items)
             finally:  # or the reader would wait for room forever
-                self._queue.release(item.size)  # type: ignore[union-attr]
-        elif cls is Emit:
-            self.emit_event(item.event, *item.args)  # type: ignore[union-attr]
-        elif cls is Call:
-            self.call_handler(item.fn, item.args)  # type: ignore[union-attr]
+                self._queue.release(item.size)
+        elif isinstance(item, Emit):
+            self._handlers.emit(item.event, *item.args)
+        elif isinstance(item, Call):
+            self._handlers.call(item.fn, item.args)
 
-    def handler_returned(self, f: Callable[..., Any], result: Any) -> None:
+    def _handler_returned(self, f: Callable[..., Any], result: Any) -> None:
         # an ``async def`` handler returns a coroutine nobody here can run
         if inspect.iscoroutine(result):
             result.close()
         if not self._coroutine_warned and (inspect.iscoroutinefunction(f) or inspect.iscoroutine(result)):
             self._coroutine_warned = True
-            logger.error(
+            self._log.error(
                 "handler %s is a coroutine function: the threaded client never awaits it;"
                 " use asterisk_ami.asyncio.AsteriskAmi",
                 handler_name(f),
