@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from . import __version__
 from .errors import ActionError, AmiError, InvalidMessageError
 from .filters import name_filter
+from .patterns import EventMatcher
 from .protocol import add_value, normalize_key
 from .sync import AsteriskAmi
 
@@ -75,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _event_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--event", action="append", default=[], metavar="NAME", help="only these events (repeatable)")
+    p.add_argument(
+        "--event", action="append", default=[], metavar="NAME",
+        help="only these events (repeatable); a pattern such as 'Queue*' matches in any case",
+    )
     p.add_argument(
         "--filter", action="append", default=[], metavar="KEY=REGEX", help="only events whose KEY matches REGEX"
     )
@@ -172,7 +176,8 @@ class _EventPrinter:
     """Filters and prints events; counts them for the live rate on a terminal."""
 
     def __init__(self, args: argparse.Namespace, out: TextIO, done: threading.Event) -> None:
-        self.names = {n.lower() for n in args.event}
+        # exact names in any case, as Asterisk reads them; Queue*-style patterns (patterns.py) too
+        self.names = EventMatcher(n.lower() for n in args.event)
         self.filters: list[tuple[str, re.Pattern[str]]] = []
         for item in args.filter:
             key, sep, pattern = item.partition("=")
@@ -192,7 +197,7 @@ class _EventPrinter:
         event = frame.get("event")
         if not isinstance(event, str):
             return False
-        if self.names and event.lower() not in self.names:
+        if not self.names.everything and not self.names.matches(event.lower()):
             return False
         for key, pattern in self.filters:
             value = frame.get(key)

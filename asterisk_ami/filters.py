@@ -103,13 +103,54 @@ def _closing(text: str, start: int) -> int:
 
 def name_filter(name: str) -> str:
     """A legacy filter (every Asterisk version) that lets exactly the events called ``name`` through, in
-    any letter case, as the CLI's ``--event`` matches: ``^Event: [Hh][Aa]...[[:space:]]``."""
+    any letter case, as the CLI's ``--event`` matches: ``^Event: [Hh][Aa]...[[:space:]]``. A shell-style
+    pattern (``Queue*``, ``Agent?``, ``[DN]ial*``, patterns.py) becomes the same kind of expression."""
     if BAD_CHARS.search(name):
         raise HeaderInjectionError(f"event name {name!r} contains CR, LF or NUL")
     if not name.strip():
         raise InvalidMessageError("an event name cannot be empty")
-    letters = "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else _literal(c) for c in name)
-    return f"^Event: {letters}[[:space:]]"
+    return f"^Event: {_glob_ere(name)}[[:space:]]"
+
+
+def _glob_ere(name: str) -> str:
+    """``name`` as a POSIX extended regular expression over one event name, letters in either case."""
+    out: list[str] = []
+    i = 0
+    while i < len(name):
+        c = name[i]
+        end = name.find("]", i + 2) if c == "[" else -1
+        if c == "*":
+            out.append("[^[:space:]]*")
+        elif c == "?":
+            out.append("[^[:space:]]")
+        elif end > 0:  # a bracket set, as fnmatch reads it: [abc], [!abc], [a-z]
+            body = name[i + 1 : end]
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            out.append(f"[{'^' if negate else ''}{_bracket_body(body)}]")
+            i = end
+        else:
+            out.append(f"[{c.upper()}{c.lower()}]" if c.isalpha() else _literal(c))
+        i += 1
+    return "".join(out)
+
+
+def _bracket_body(body: str) -> str:
+    """The inside of a bracket set with each letter (and each range of letters) in both cases."""
+    parts: list[str] = []
+    j = 0
+    while j < len(body):
+        if j + 2 < len(body) and body[j + 1] == "-":
+            low, high = body[j], body[j + 2]
+            parts.append(f"{low}-{high}")
+            if low.isalpha() and high.isalpha():
+                parts.append(f"{low.swapcase()}-{high.swapcase()}")
+            j += 3
+            continue
+        c = body[j]
+        parts.append(c.upper() + c.lower() if c.isalpha() else c)
+        j += 1
+    return "".join(parts)
 
 
 def _literal(c: str) -> str:

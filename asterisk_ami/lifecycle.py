@@ -59,6 +59,8 @@ from .session_events import (
 
 #: how long frames after the login wait for the caller of a connect-and-wait to use the client
 HOLD_SECONDS = 0.25
+#: how much longer than its timeout a shell's disconnect() waits for the lifecycle's own deadline to act
+DISCONNECT_GRACE = 0.5
 #: failed reconnect attempts after the first are logged as a WARNING at most this often
 RETRY_LOG_SECONDS = 60.0
 

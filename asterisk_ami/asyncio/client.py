@@ -24,6 +24,7 @@ from pyee.asyncio import AsyncIOEventEmitter
 from ..actions import ActionDone, ActionResult, ResponseCallback
 from ..errors import NotConnectedError
 from ..handlers import handler_name
+from ..lifecycle import DISCONNECT_GRACE
 from ..options import check_timeout
 from ..originate import EVENT as ORIGINATE_EVENT
 from ..originate import OriginateResult, originate_message, result_timeout
@@ -619,7 +620,8 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         stopped = self._stopped
         if stopped is not None and not stopped.done():
             try:
-                await asyncio.wait_for(asyncio.shield(stopped), seconds)
+                wait = None if seconds is None else seconds + DISCONNECT_GRACE  # the lifecycle gives up at seconds
+                await asyncio.wait_for(asyncio.shield(stopped), wait)
             except asyncio.TimeoutError:
                 self.destroy()
                 await self.wait_closed()

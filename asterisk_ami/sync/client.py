@@ -23,6 +23,7 @@ from pyee import EventEmitter
 
 from ..actions import ActionResult, ResponseCallback
 from ..errors import ActionTimeoutError, ConnectTimeoutError, NotConnectedError, UsageError
+from ..lifecycle import DISCONNECT_GRACE
 from ..options import check_timeout
 from ..originate import EVENT as ORIGINATE_EVENT
 from ..originate import OriginateResult, originate_message, result_timeout
@@ -275,7 +276,8 @@ class AsteriskAmi(Reader, DispatchThread, ShellBase, EventEmitter):
             self._core.disconnect(time.monotonic(), seconds)
         self._drain_idle()
         self._wake()
-        if not self._on_own_thread() and not self._join(seconds):
+        wait = None if seconds is None else seconds + DISCONNECT_GRACE  # the lifecycle gives up at seconds
+        if not self._on_own_thread() and not self._join(wait):
             self.destroy()  # Asterisk did not answer in time: close anyway
 
     def destroy(self, timeout: float | None = 5.0) -> None:
