@@ -30,7 +30,7 @@ logger = logging.getLogger("asterisk_ami.testing")  # not __name__: the one name
 
 
 class FakeAsterisk:
-    """A fake Asterisk AMI server listening on ``host:port`` (port 0: an ephemeral port).
+    r"""A fake Asterisk AMI server listening on ``host:port`` (port 0: an ephemeral port).
 
     Options (all keyword):
 
