@@ -16,6 +16,7 @@ from .errors import (
     InvalidMessageError,
     MessageTooLargeError,
     NotConnectedError,
+    PermissionDeniedError,
     ProtocolError,
     UsageError,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "InvalidMessageError",
     "MessageTooLargeError",
     "NotConnectedError",
+    "PermissionDeniedError",
     "ProtocolError",
     "UsageError",
     "__version__",
