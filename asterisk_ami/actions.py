@@ -22,10 +22,11 @@ from typing import Any
 
 from .errors import ActionError, AmiError, PermissionDeniedError
 
+from .protocol import Frame, frame_kind
+
 #: what Asterisk's manager.c answers an action the account may not run (its write classes lack the
 #: action's, or the action's module is gone): ``astman_send_error(s, m, "Permission denied")``
 PERMISSION_DENIED = "Permission denied"
-from .protocol import Frame, frame_kind
 
 
 def _as_lines(value: str | list[str] | None) -> list[str]:
