@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import ActionError, AmiError, PermissionDeniedError
-
 from .protocol import Frame, frame_kind
 
 #: what Asterisk's manager.c answers an action the account may not run (its write classes lack the
