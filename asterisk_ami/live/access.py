@@ -135,7 +135,7 @@ def read_classes(output: Iterable[str]) -> tuple[frozenset[str], str] | None:
         if sep and key.strip() == "read perm":
             text = value.strip()
             words = {w.strip() for w in text.split(",")}
-            return frozenset(c for c in CLASSES if c in words), text
+            return frozenset(CLASSES) if "all" in words else frozenset(c for c in CLASSES if c in words), text
     return None
 
 

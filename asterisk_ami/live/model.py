@@ -71,6 +71,7 @@ class LiveModel(EventHandlers, ListMerge):
         self._unconfirmed: set[str] = set()  # classes to tell from the events (Asterisk did not say)
         self._read_text: str | None = None  # the account's read line, as Asterisk printed it
         self._warned: set[str] = set()
+        self._privileges: set[str] = set()  # Privilege values already taken as evidence
 
     # -- what the attachment calls ------------------------------------------------------------------
 
@@ -90,6 +91,7 @@ class LiveModel(EventHandlers, ListMerge):
             allowed = mask_classes(events)
             needed = set(NEEDS.values())
             self._unconfirmed = needed & allowed if username is not None else set()
+            self._privileges = set()
             for cls in sorted(needed - allowed):
                 self._block(cls, f"the client's events option ({events!r}) leaves out {cls} events", now)
             if username is not None:
@@ -131,7 +133,7 @@ class LiveModel(EventHandlers, ListMerge):
                     self._list_frame(self._parts[action_id], frame, now)
                     return self._take()
             if self._unconfirmed:  # an event of a class proves the session reads it
-                self._unconfirmed.difference_update(event_classes(frame))
+                self._evidence(frame)
             try:
                 handler = HANDLERS.get(frame.get("event"))  # type: ignore[arg-type]
             except TypeError:  # a repeated Event header
@@ -148,6 +150,14 @@ class LiveModel(EventHandlers, ListMerge):
                     self._keep(frame, now)
                 self._update(uid, frame, now)
             return self._take() if self._changes else _NO_CHANGES
+
+    def _evidence(self, frame: Frame) -> None:
+        privilege = frame.get("privilege")
+        if privilege.__class__ is str:  # the same few values over and over: each is read once
+            if privilege in self._privileges:
+                return
+            self._privileges.add(privilege)
+        self._unconfirmed.difference_update(event_classes(frame))
 
     def take_outbox(self) -> list[dict[str, str]]:
         """The actions to send now (they are handed out once)."""
