@@ -17,7 +17,9 @@ Merge rule of the bootstrap (Asterisk 12+ semantics):
 * A list answered with ``Response: Error`` (the account may not read it, or the module is not loaded yet:
   Asterisk accepts logins before it has fully booted) is *unavailable*, never fatal; if ``FullyBooted``
   comes later in the same login, the unavailable lists are asked for again.
-* ``synced`` is False from the login until every list is in or unavailable.
+* ``synced`` is False from the login until every list is in or unavailable (and, with a username, until
+  Asterisk said which classes the account reads, or would not). A part whose events the session cannot
+  read is unavailable and empty (access.py).
 * Channels found by a list are reported with ``channel_added`` like any other new channel (and channels
   gone meanwhile with ``channel_removed``), so a view driven by events alone ends up complete.
 
