@@ -97,3 +97,18 @@ def test_the_asyncio_runner_fails_a_bad_login_clearly(fake_asterisk: FakeAsteris
             runner.start()
     finally:
         runner.close()
+
+
+def test_the_readme_example_passes(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Testing your code: FakeAsterisk") :]
+    start = section.index("```python\n") + len("```python\n")
+    (tmp_path / "test_readme.py").write_text(section[start : section.index("```", start)])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout[-2000:]
