@@ -98,7 +98,7 @@ def encode_message(message: Mapping[str, object], encoding: str = "utf-8") -> by
         for item in _values(value):
             if item is None:
                 continue
-            text = _text(key, item)
+            text = item if item.__class__ is str else _text(key, item)
             if BAD_CHARS.search(text):
                 raise HeaderInjectionError(f"value of header {key!r} contains CR, LF or NUL")
             line = f"{key}: {text}\r\n".encode(encoding)

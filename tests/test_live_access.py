@@ -151,9 +151,9 @@ def test_when_asterisk_will_not_say_a_changed_list_without_call_events_tells() -
     [
         newchannel("3.1", "PJSIP/300-1"),  # with its Privilege header
         {"event": "Newchannel", **snapshot("3.1", "PJSIP/300-1")},  # a server that leaves Privilege out
-        {"event": "Cdr", "privilege": "cdr,call,all"},
+        {"event": "BridgeCreate", "privilege": "call,all", "bridgeuniqueid": "b1"},
     ],
-    ids=["privilege", "name", "other-event"],
+    ids=["newchannel", "no-privilege", "bridge"],
 )
 def test_when_asterisk_will_not_say_one_call_event_confirms_call(proof: Frame) -> None:
     model = LiveModel()

@@ -15,7 +15,9 @@ this order:
 2. Asterisk's answer to ``Command: manager show user <username>``, its ``read perm:`` line (the account
    needs ``command`` in its ``write`` for it);
 3. when Asterisk does not answer that (``Permission denied``), the events themselves: a class is readable
-   once an event of it arrives (its ``Privilege`` header, or its name: ``Newchannel`` is only ever ``call``);
+   once one of the events the model handles arrives with it (its ``Privilege`` header, or its name:
+   ``Newchannel`` is only ever ``call``; every call has a Newchannel and a Hangup, every queue change a
+   Queue* or Agent* event);
    one that has not is proven missing when a later channel list holds channels that appeared or went away
    unannounced, since Asterisk announces every one with a ``call`` event.
 """

@@ -134,13 +134,15 @@ class LiveModel(EventHandlers, ListMerge):
                 if action_id.__class__ is str and action_id in self._parts:
                     self._list_frame(self._parts[action_id], frame, now)
                     return self._take()
-            if self._unconfirmed:  # an event of a class proves the session reads it
-                self._evidence(frame)
             try:
                 handler = HANDLERS.get(frame.get("event"))  # type: ignore[arg-type]
             except TypeError:  # a repeated Event header
                 handler = None
             if handler is not None:
+                # an event of a class proves the session reads it: Newchannel and Hangup (call), the
+                # Queue* and Agent* events (agent) all have a handler, so the common path pays nothing
+                if self._unconfirmed:
+                    self._evidence(frame)
                 if self._log is not None:
                     self._keep(frame, now)
                 handler(self, frame, now)
