@@ -16,7 +16,8 @@ so a client under test cannot tell it from a real server for everything it imple
 
 Built in, as Asterisk does them: the banner, ``Login`` (plain ``Secret`` and MD5 ``Challenge``/``Key``),
 ``Logoff``, ``Ping``, ``Events``, ``Filter`` (both syntaxes, applied to :meth:`~FakeAsterisk.push_event` as
-Asterisk applies them), ``Command`` (outputs registered with :meth:`FakeAsterisk.respond_command`),
+Asterisk applies them), ``Command`` (outputs registered with :meth:`FakeAsterisk.respond_command`, and
+``manager show user NAME``),
 ``Permission denied`` before login, ``Invalid/unknown command`` for anything else, and the parse errors
 (a line over 1024 bytes, more than 128 header lines, no ``Action``). Every other action is answered by
 what :meth:`FakeAsterisk.respond` registered.
