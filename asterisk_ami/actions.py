@@ -7,7 +7,8 @@ An action completes with its response frame, except:
   ``*Complete`` event names is needed);
 * an action sent with ``until_event`` (``Originate`` with ``Async: true``: ``OriginateResponse``)
   completes with the first event of that name carrying its ActionID, after its successful response;
-* ``Response: Error`` completes at once, also for list actions, as an ``ActionError``.
+* ``Response: Error`` completes at once, also for list actions, as an ``ActionError`` (a
+  ``PermissionDeniedError`` for Asterisk's ``Permission denied``).
 
 Only frames whose *first* header is ``Response:`` count as responses: ``OriginateResponse`` events carry
 a ``Response:`` header and the sender's ActionID too.
@@ -19,8 +20,12 @@ import heapq
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ActionError, AmiError
+from .errors import ActionError, AmiError, PermissionDeniedError
 from .protocol import Frame, frame_kind
+
+#: what Asterisk's manager.c answers an action the account may not run (its write classes lack the
+#: action's, or the action's module is gone): ``astman_send_error(s, m, "Permission denied")``
+PERMISSION_DENIED = "Permission denied"
 
 
 def _as_lines(value: str | list[str] | None) -> list[str]:
@@ -180,7 +185,11 @@ class ActionTracker:
                 # a failed Command says why only in its output (e.g. "No such command")
                 message = "; ".join(line for line in result.output if line.strip())
             message = message or "Response: Error"
-            error = ActionError(f"{entry.name}: {message}", frame, result)
+            error: ActionError
+            if message.lower() == PERMISSION_DENIED.lower():
+                error = PermissionDeniedError(f"{entry.name}: {message}", entry.name, frame, result)
+            else:
+                error = ActionError(f"{entry.name}: {message}", frame, result)
             return ActionDone(entry, frame, error)
         if entry.until_event is not None or str(frame.get("eventlist", "")).lower() == "start":
             entry.result = result

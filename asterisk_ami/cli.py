@@ -8,71 +8,96 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import json
 import logging
 import os
 import re
 import signal
-import ssl
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from . import __version__
+from .cli_connection import (
+    CONNECTION,
+    PROG,
+    CliError,
+    CliUsageError,
+    add_connection_options,
+    complete,
+    count,
+    describe,
+    login,
+    make_client,
+)
 from .errors import ActionError, AmiError, InvalidMessageError
 from .filters import name_filter
 from .patterns import EventMatcher
 from .protocol import add_value, normalize_key
 from .sync import AsteriskAmi
 
-PROG = "asterisk-ami"
+# the connection's helpers under the names they had when they lived here (subcommands call them so)
+_login, _describe = login, describe
+__all__ = ["CONNECTION", "SUBCOMMANDS", "CliError", "CliUsageError", "Parser", "Subcommand", "build_parser"]
+__all__ += ["login", "main", "make_client", "parse_args", "stream_events"]
 
 
-class CliError(Exception):
-    """An expected failure: printed as one line, exit code 1."""
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2: ``asterisk-ami: argument --count: ...``); the whole command line's
+    parser also completes the connection options (``cli_connection.complete``)."""
+
+    completes = False
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extra = super().parse_known_args(args, namespace)
+        if self.completes:
+            try:
+                complete(parsed)
+            except CliUsageError as exc:
+                self.error(str(exc))
+        return parsed, extra
 
 
-class CliUsageError(CliError):
-    """Bad arguments: printed as one line, exit code 2."""
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``asterisk-ami`` subcommand: ``run(args)`` returns the exit code; ``arguments(parser)`` adds its
+    own arguments; ``connects``: it takes the connection options."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    connects: bool = True
 
 
-def build_parser() -> argparse.ArgumentParser:
-    conn = argparse.ArgumentParser(add_help=False)
-    g = conn.add_argument_group("connection (defaults from AMI_HOST, AMI_PORT, AMI_USERNAME, AMI_SECRET)")
-    g.add_argument("--host", default=os.environ.get("AMI_HOST", "localhost"))
-    g.add_argument("--port", type=int, default=int(os.environ["AMI_PORT"]) if os.environ.get("AMI_PORT") else None)
-    g.add_argument("--username", default=os.environ.get("AMI_USERNAME", "admin"))
-    g.add_argument("--secret", help="insecure: visible in the process list; prefer AMI_SECRET or the prompt")
-    g.add_argument("--tls", action="store_true", help="AMI over TLS (default port 5039)")
-    g.add_argument("--cafile", help="trust this CA/self-signed certificate for --tls")
-    g.add_argument("--insecure", action="store_true", help="with --tls: skip certificate and host name checks")
-    g.add_argument("--md5", action="store_true", help="MD5 challenge login: the secret never crosses the wire")
-    g.add_argument("--timeout", type=float, default=10.0, help="seconds for connect, login and each action")
-    g.add_argument("--debug", action="store_true", help="log the protocol to stderr (secrets redacted)")
-
-    parser = argparse.ArgumentParser(prog=PROG, description="Asterisk Manager Interface client.")
+def build_parser(subcommands: Sequence[Subcommand] | None = None) -> argparse.ArgumentParser:
+    """The whole command line: the connection options and every subcommand of ``SUBCOMMANDS``."""
+    parser = Parser(prog=PROG, description="Asterisk Manager Interface client.")
+    parser.completes = True
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-
-    ev = sub.add_parser("events", parents=[conn], help="print every event as one JSON object per line")
-    _event_options(ev)
-    act = sub.add_parser("action", parents=[conn], help="send one action and print its result as JSON")
-    act.add_argument("name", help="action name, e.g. CoreShowChannels")
-    act.add_argument("headers", nargs="*", metavar="KEY=VALUE", help="headers; repeat a key for several values")
-    cmd = sub.add_parser("command", parents=[conn], help="run an Asterisk CLI command and print its output")
-    cmd.add_argument("command", help="e.g. 'core show channels'")
-    top = sub.add_parser("top", parents=[conn], help="live view of calls, bridges and queues (q quits)")
-    top.add_argument("--once", action="store_true", help="print one snapshot as a text table and exit")
-    top.add_argument("--json", action="store_true", help="with --once: print the snapshot as JSON")
-    demo = sub.add_parser("demo", help="play two calls on a built-in fake Asterisk and stream their events")
-    _event_options(demo)
-    demo.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1.0)")
-    demo.add_argument("--top", action="store_true", help="show the calls in the live view (q quits)")
+    add_connection_options(parser)
+    sub = parser.add_subparsers(dest="cmd", required=True, parser_class=Parser)
+    for command in SUBCOMMANDS if subcommands is None else subcommands:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        p.set_defaults(run=command.run, connects=command.connects)
+        if command.connects:
+            add_connection_options(p)
+        command.arguments(p)
     return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The checked arguments, connection defaults filled in; a usage error exits 2 with one line."""
+    return build_parser().parse_args(argv)
 
 
 def _event_options(p: argparse.ArgumentParser) -> None:
@@ -84,7 +109,29 @@ def _event_options(p: argparse.ArgumentParser) -> None:
         "--filter", action="append", default=[], metavar="KEY=REGEX", help="only events whose KEY matches REGEX"
     )
     p.add_argument("--pretty", action="store_true", help="print the AMI text form instead of JSON")
-    p.add_argument("--count", type=int, default=0, help="exit 0 after this many events (0: run until Ctrl-C)")
+    p.add_argument(
+        "--count", type=count, default=0, help="exit 0 after this many events (default: 0, run until Ctrl-C)"
+    )
+
+
+def _action_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="action name, e.g. CoreShowChannels (Action: ListCommands lists them all)")
+    p.add_argument("headers", nargs="*", metavar="KEY=VALUE", help="headers; repeat a key for several values")
+
+
+def _command_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("command", help="e.g. 'core show channels'")
+
+
+def _top_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--once", action="store_true", help="print one snapshot as a text table and exit")
+    p.add_argument("--json", action="store_true", help="with --once: print the snapshot as JSON")
+
+
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    _event_options(p)
+    p.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: 1.0)")
+    p.add_argument("--top", action="store_true", help="show the calls in the live view (q quits)")
 
 
 def _headers(items: Sequence[str]) -> dict[str, str | list[str]]:
@@ -95,81 +142,6 @@ def _headers(items: Sequence[str]) -> dict[str, str | list[str]]:
             raise CliUsageError(f"header {item!r} is not KEY=VALUE")
         add_value(headers, key, value)
     return headers
-
-
-def _secret(args: argparse.Namespace) -> str:
-    if args.secret is not None:
-        print(f"{PROG}: warning: --secret is visible to other users; prefer AMI_SECRET", file=sys.stderr)
-        return str(args.secret)
-    if os.environ.get("AMI_SECRET"):
-        return os.environ["AMI_SECRET"]
-    if sys.stdin.isatty():
-        return getpass.getpass(f"AMI secret for {args.username}@{args.host}: ")
-    raise CliError("no secret: set AMI_SECRET, or run in a terminal to be prompted")
-
-
-def _ssl(args: argparse.Namespace) -> bool | ssl.SSLContext:
-    if not args.tls:
-        return False
-    context = ssl.create_default_context(cafile=args.cafile)
-    if args.insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def make_client(args: argparse.Namespace, **extra: Any) -> AsteriskAmi:
-    return AsteriskAmi(
-        host=args.host,
-        port=args.port,
-        username=args.username,
-        password=_secret(args),
-        ssl=_ssl(args),
-        auth="md5" if args.md5 else "plain",
-        connect_timeout=args.timeout,
-        debug=args.debug,
-        **extra,
-    )
-
-
-def _login(ami: AsteriskAmi, timeout: float) -> None:
-    """Connect and wait for the login; raise CliError with one clear line on failure."""
-    done = threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def on_login(success: bool, frame: dict[str, Any]) -> None:
-        outcome.setdefault("login", (success, frame))
-        done.set()
-
-    def on_error(exc: BaseException) -> None:
-        outcome.setdefault("error", exc)
-
-    def on_close(had_error: bool) -> None:
-        done.set()
-
-    ami.on("ami_login", on_login)
-    ami.on("ami_socket_error", on_error)
-    ami.on("ami_socket_timeout", lambda: outcome.setdefault("error", TimeoutError("timed out")))
-    ami.on("ami_socket_close", on_close)
-    ami.connect()
-    o = ami.options
-    where = f"{o.host}:{o.port}"
-    if not done.wait(timeout + 5):
-        ami.destroy()
-        raise CliError(f"no answer from {where} within {timeout} s")
-    login = outcome.get("login")
-    if login is None:
-        error = outcome.get("error")
-        reason = _describe(error) if error else "connection closed before login"
-        raise CliError(f"cannot connect to {where}: {reason}")
-    if not login[0]:
-        raise CliError(f"login refused for user {o.username!r} at {where}: {login[1].get('message', 'no reason')}")
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return str(error.strerror)
-    return str(error) or type(error).__name__
 
 
 class _EventPrinter:
@@ -370,28 +342,36 @@ def cmd_command(args: argparse.Namespace) -> int:
         ami.destroy()
 
 
+def is_terminal() -> bool:
+    """The full-screen view reads keys from stdin and draws on stdout: both must be a terminal."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def cmd_top(args: argparse.Namespace) -> int:
     from .live import LiveState
     from .top import render, run_screen, text_lines
 
     if args.json and not args.once:
         raise CliUsageError("--json needs --once")
+    # without a terminal (cron, CI, a pipe, `top > file`) one snapshot, as --once prints it
+    once = args.once or not is_terminal()
     ami = make_client(args)
     try:
         live = LiveState(ami)
         _login(ami, args.timeout)
-        if args.once:
+        title = f"{args.host}:{ami.options.port}"
+        if once:
             end = time.monotonic() + args.timeout
             while not live.synced and time.monotonic() < end:
                 time.sleep(0.02)
             if not live.synced:
                 raise CliError(f"the live state did not sync within {args.timeout} s")
             out = json.dumps(live.snapshot(), indent=2, ensure_ascii=False) + "\n" if args.json else None
-            sys.stdout.write(out or text_lines(render(live, f"{args.host}:{ami.options.port}")))
+            sys.stdout.write(out or text_lines(render(live, title)))
         else:
             closed: list[bool] = []
             ami.on("ami_socket_close", closed.append)
-            run_screen(live, f"{args.host}:{ami.options.port}", stop=lambda: bool(closed) and not ami.options.reconnect)
+            _screen(lambda: run_screen(live, title, stop=lambda: bool(closed) and not ami.options.reconnect))
             if closed:
                 raise CliError("connection closed by the server")
         ami.disconnect()
@@ -400,10 +380,23 @@ def cmd_top(args: argparse.Namespace) -> int:
         ami.destroy()
 
 
+def _screen(run: Callable[[], None]) -> None:
+    """Run the curses view; a terminal curses cannot drive (TERM unset or unknown) is one line, exit 2."""
+    import curses
+
+    try:
+        run()
+    except curses.error as exc:
+        term = os.environ.get("TERM") or "unset"
+        raise CliUsageError(f"cannot draw the live view on this terminal (TERM={term}: {exc}); use --once") from None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     if args.top:
+        if not is_terminal():
+            raise CliUsageError("demo --top needs a terminal (without --top, the demo prints its events)")
         return _demo_top(args)
     done = threading.Event()
     printer = _EventPrinter(args, sys.stdout, done)
@@ -436,20 +429,29 @@ def _demo_top(args: argparse.Namespace) -> int:
             time.sleep(0.01)
         if not lives:
             raise CliError("the demo did not start")
-        run_screen(lives[0], "demo (a built-in fake Asterisk)")
+        _screen(lambda: run_screen(lives[0], "demo (a built-in fake Asterisk)"))
     finally:
         done.set()
         player.join(10)
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "events": cmd_events,
-    "action": cmd_action,
-    "command": cmd_command,
-    "demo": cmd_demo,
-    "top": cmd_top,
-}
+#: every subcommand, in the order --help lists them: a new one is one entry here (its arguments in its
+#: own function; ``connects=False`` when it takes no connection options)
+SUBCOMMANDS: list[Subcommand] = [
+    Subcommand("events", "print every event as one JSON object per line", cmd_events, _event_options),
+    Subcommand("action", "send one action and print its result as JSON", cmd_action, _action_arguments),
+    Subcommand("command", "run an Asterisk CLI command and print its output", cmd_command, _command_arguments),
+    Subcommand("top", "live view of calls, bridges and queues (q quits)", cmd_top, _top_arguments),
+    Subcommand(
+        "demo",
+        "play two calls on a built-in fake Asterisk and stream their events",
+        cmd_demo,
+        _demo_arguments,
+        connects=False,
+    ),
+]
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {c.name: c.run for c in SUBCOMMANDS}
 
 
 class _TracebacksOnly(logging.Filter):
@@ -471,10 +473,10 @@ def _quiet_library_log(debug: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     _quiet_library_log(getattr(args, "debug", False))
     try:
-        return COMMANDS[args.cmd](args)
+        return int(args.run(args))
     except (CliUsageError, InvalidMessageError) as exc:  # the arguments themselves are wrong
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -74,6 +74,17 @@ class ActionError(AmiError):
         self.result = result
 
 
+class PermissionDeniedError(ActionError):
+    """Asterisk refused the action with ``Message: Permission denied``: the account's manager.conf
+    ``write`` lacks the action's class (or the action is not loaded). ``action`` is the action's name."""
+
+    def __init__(
+        self, message: str, action: str, frame: Frame | None = None, result: ActionResult | None = None
+    ) -> None:
+        super().__init__(message, frame, result)
+        self.action = action
+
+
 class EventFilterError(ActionError):
     """Asterisk refused a filter of ``event_filters`` (or did not answer it); the connection stays up and
     the events that filter was for are not filtered. ``expression`` is the filter as given."""

@@ -41,9 +41,13 @@ class ActionIdGenerator:
 def find_action_id(message: Mapping[str, object]) -> tuple[str | None, str | None]:
     """The key used for ActionID in ``message`` (any case) and its value, or (None, None)."""
     for key, value in message.items():
-        if key.lower() == "actionid":
+        if isinstance(key, str) and key.lower() == "actionid":  # other keys are encode_message's to refuse
             return key, None if value is None else str(value)
     return None, None
+
+
+#: what a header value may be: written as ``str()`` writes it (``True`` as ``True``, ``5`` as ``5``)
+SCALARS = (str, int, float)  # bool is an int
 
 
 def _values(value: object) -> Iterable[object]:
@@ -52,18 +56,39 @@ def _values(value: object) -> Iterable[object]:
     return (value,)
 
 
+def _text(key: str, item: object) -> str:
+    """One header value as text; anything whose ``str()`` is a Python repr (bytes, dict, set, objects)
+    is refused, naming the header and the type but never the value (it may be a secret)."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, SCALARS):
+        return str(item)
+    kind = type(item).__name__
+    hint = ": decode it first" if isinstance(item, bytes | bytearray | memoryview) else ""
+    if isinstance(item, list | tuple):
+        hint = ": repeated headers are one list of values, not nested lists"
+    raise InvalidMessageError(
+        f"value of header {key!r} is a {kind}{hint}; a value is a str, int, float or bool (a list or tuple"
+        " of them for repeated headers)"
+    )
+
+
 def encode_message(message: Mapping[str, object], encoding: str = "utf-8") -> bytes:
     """The bytes for one action: ``Key: value`` lines and a blank line.
 
     Keys are written as given (Asterisk compares header names case-insensitively). A list or tuple
-    value becomes repeated headers; ``None`` values are left out. Raises an ``InvalidMessageError``
-    subclass, naming the key but never echoing the value (it may be a secret), when the message could
-    inject a header or would be rejected by Asterisk for its size.
+    value becomes repeated headers; ``None`` values are left out. A value is a ``str``, ``int``,
+    ``float`` or ``bool`` (written as ``str()`` writes it). Raises an ``InvalidMessageError`` subclass,
+    naming the key but never echoing the value (it may be a secret), when a key is not a non-empty
+    ``str``, a value is of another type (bytes, dict, set, objects: their ``str()`` is a Python repr),
+    or the message could inject a header or would be rejected by Asterisk for its size.
     """
     lines: list[bytes] = []
     for key, value in message.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidMessageError(f"header names must be non-empty strings, got {key!r}")
+        if not isinstance(key, str):
+            raise InvalidMessageError(f"header names are strings; one is a {type(key).__name__}: {key!r}")
+        if not key:
+            raise InvalidMessageError("a header name is empty")
         if BAD_CHARS.search(key):
             raise HeaderInjectionError(f"header name {key!r} contains CR, LF or NUL")
         if _BAD_KEY_RE.search(key):
@@ -73,7 +98,7 @@ def encode_message(message: Mapping[str, object], encoding: str = "utf-8") -> by
         for item in _values(value):
             if item is None:
                 continue
-            text = item if isinstance(item, str) else str(item)
+            text = item if item.__class__ is str else _text(key, item)
             if BAD_CHARS.search(text):
                 raise HeaderInjectionError(f"value of header {key!r} contains CR, LF or NUL")
             line = f"{key}: {text}\r\n".encode(encoding)

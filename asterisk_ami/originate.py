@@ -8,11 +8,13 @@ With ``Async: true`` Asterisk answers the action at once and reports the call's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .actions import ActionResult
+from .errors import InvalidMessageError
+from .messages import SCALARS
 
 #: Asterisk's reasons (the last control frame, ``AST_CONTROL_*``, the originated channel received)
 REASONS = {
@@ -25,6 +27,8 @@ REASONS = {
     8: "congestion",
 }
 EVENT = "OriginateResponse"
+#: what Asterisk writes for the Uniqueid (and caller ID) of an originate that made no channel
+UNKNOWN = "<unknown>"
 DEFAULT_RING_TIMEOUT = 30.0  # Asterisk's own default for Originate's Timeout
 RESULT_MARGIN = 10.0  # seconds the result may take past the ring timeout (dialplan, slow channels)
 
@@ -32,7 +36,9 @@ RESULT_MARGIN = 10.0  # seconds the result may take past the ring timeout (dialp
 @dataclass(frozen=True, slots=True)
 class OriginateResult:
     """How an originated call went: ``success`` (answered), Asterisk's ``reason`` code and its name,
-    the ``uniqueid`` and ``channel`` of the originated channel, and the raw ``response`` and ``event``."""
+    the ``uniqueid`` and ``channel`` of the originated channel, and the raw ``response`` and ``event``.
+
+    ``uniqueid`` is None when Asterisk made no channel (it writes ``<unknown>``; ``event`` keeps that)."""
 
     success: bool
     reason: int
@@ -54,7 +60,7 @@ class OriginateResult:
             success=str(event.get("response", "")).lower() == "success",
             reason=reason,
             reason_name=REASONS.get(reason, f"reason {reason}"),
-            uniqueid=None if uniqueid in (None, "", "<null>") else str(uniqueid),
+            uniqueid=None if uniqueid in (None, "", "<null>", UNKNOWN) else str(uniqueid),
             channel=None if event.get("channel") is None else str(event.get("channel")),
             response=dict(result),
             event=dict(event),
@@ -71,16 +77,21 @@ def originate_message(
     data: str | None = None,
     timeout: float | None = None,
     callerid: str | None = None,
-    variables: Mapping[str, object] | None = None,
+    variables: Mapping[str, object] | Iterable[str] | None = None,
     account: str | None = None,
     early_media: bool | None = None,
-    codecs: str | None = None,
+    codecs: str | Iterable[str] | None = None,
     channel_id: str | None = None,
     other_channel_id: str | None = None,
     action_id: str | None = None,
 ) -> dict[str, object]:
     """The ``Originate`` action (``Async: true``): to ``exten``/``context``/``priority`` or to an
-    ``application`` with its ``data``. ``timeout`` is the ring timeout in seconds (Asterisk takes ms)."""
+    ``application`` with its ``data``. ``timeout`` is the ring timeout in seconds (Asterisk takes ms).
+
+    ``variables``: a mapping (a None value is left out, as ``send()`` leaves out None headers) or a
+    list of ``"NAME=value"`` strings; one ``Variable:`` header each. ``codecs``: ``"ulaw,alaw"`` or a
+    list of names, written as the one comma-separated ``Codecs:`` header Asterisk reads. Bad ones are
+    an ``InvalidMessageError`` naming the option (never echoing a value)."""
     if channel is None or not str(channel):
         raise ValueError("originate() needs a channel, e.g. 'PJSIP/100'")
     if (application is None) == (exten is None):
@@ -100,16 +111,61 @@ def originate_message(
         "CallerID": callerid,
         "Account": account,
         "EarlyMedia": None if early_media is None else ("true" if early_media else "false"),
-        "Codecs": codecs,
+        "Codecs": _codecs(codecs),
         "ChannelId": channel_id,
         "OtherChannelId": other_channel_id,
         "ActionID": action_id,
     }
     message.update({k: v for k, v in optional.items() if v is not None})
-    if variables:
-        message["Variable"] = [f"{k}={v}" for k, v in variables.items()]
+    assignments = _variables(variables)
+    if assignments:
+        message["Variable"] = assignments
     message["Async"] = "true"
     return message
+
+
+def _variables(variables: Mapping[str, object] | Iterable[str] | None) -> list[str]:
+    """``Variable:`` values, ``NAME=value`` each, from a mapping or from such strings."""
+    if variables is None:
+        return []
+    if isinstance(variables, Mapping):
+        out = []
+        for name, value in variables.items():
+            if not isinstance(name, str) or not name or "=" in name:
+                raise InvalidMessageError(f"originate() variables: a name is not a non-empty str without '=': {name!r}")
+            if value is None:
+                continue
+            if not isinstance(value, SCALARS):
+                raise InvalidMessageError(
+                    f"originate() variables: the value of {name!r} is a {type(value).__name__}; a value is a str,"
+                    " int, float or bool"
+                )
+            out.append(f"{name}={value}")
+        return out
+    if isinstance(variables, str | bytes) or not isinstance(variables, Iterable):
+        raise InvalidMessageError(
+            f"originate() variables is a mapping or a list of 'NAME=value' strings, not a {type(variables).__name__}"
+        )
+    out = []
+    for n, item in enumerate(variables):
+        if not isinstance(item, str) or not item.partition("=")[0] or "=" not in item:
+            kind = type(item).__name__ if not isinstance(item, str) else "str without NAME="
+            raise InvalidMessageError(f"originate() variables[{n}] is not a 'NAME=value' string (a {kind})")
+        out.append(item)
+    return out
+
+
+def _codecs(codecs: str | Iterable[str] | None) -> str | None:
+    """Asterisk reads one ``Codecs:`` header, a comma-separated list (repeated headers: only the first)."""
+    if codecs is None or isinstance(codecs, str):
+        return codecs
+    if isinstance(codecs, bytes) or not isinstance(codecs, Iterable):
+        kind = type(codecs).__name__
+        raise InvalidMessageError(f"originate() codecs is a str or a list of codec names, not a {kind}")
+    names = list(codecs)
+    if not all(isinstance(name, str) and name and "," not in name for name in names):
+        raise InvalidMessageError("originate() codecs: every codec is a non-empty str without ',' (e.g. 'ulaw')")
+    return ",".join(names) or None
 
 
 def result_timeout(timeout: float | None) -> float:

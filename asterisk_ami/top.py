@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .live import Channel, LiveState
@@ -47,17 +47,30 @@ def render(live: LiveState, title: str = "", now: float | None = None) -> list[s
     """The lines of the view: a header, then calls with their channels, bridges, and queues."""
     now = time.time() if now is None else now
     channels, calls, bridges, queues = live.channels, live.calls, live.bridges, live.queues
+    unavailable = live.unavailable
     status = "synced" if live.synced else "syncing..."
+
+    def count(name: str, part: Mapping[str, Any]) -> str:
+        return f"{name} {'?' if name in unavailable else len(part)}"
+
+    def empty(name: str) -> str:  # an unavailable part is unknown, not empty
+        return f" ({name}: not followed, see above)" if name in unavailable else f" (no {name})"
+
+    reasons: dict[str, list[str]] = {}
+    for part, why in sorted(unavailable.items()):
+        reasons.setdefault(why, []).append(part)
     lines = [
         f"asterisk-ami top  {title}  {status}  {time.strftime('%H:%M:%S', time.localtime(now))}".rstrip(),
-        f"calls {len(calls)}  channels {len(channels)}  bridges {len(bridges)}  queues {len(queues)}"
-        + (f"  (not readable: {', '.join(sorted(live.unavailable))})" if live.unavailable else ""),
+        "  ".join(count(n, p) for n, p in (("calls", calls), ("channels", channels), ("bridges", bridges)))
+        + f"  {count('queues', queues)}"
+        + (f"  (not readable: {', '.join(sorted(unavailable))})" if unavailable else ""),
+        *(f"  {', '.join(parts)}: {why}" for why, parts in reasons.items()),
         "",
         "CALLS",
         f" {'duration':8}  {'channel':28} {'state':8} {'caller':20} {'connected':20} where",
     ]
     if not calls:
-        lines.append(" (no calls)")
+        lines.append(empty("calls"))
     for call in sorted(calls.values(), key=lambda c: c.started):
         members = sorted((channels[u] for u in call.channels if u in channels), key=lambda c: c.created)
         for n, c in enumerate(members):
@@ -70,13 +83,13 @@ def render(live: LiveState, title: str = "", now: float | None = None) -> list[s
             )
     lines += ["", "BRIDGES"]
     if not bridges:
-        lines.append(" (no bridges)")
+        lines.append(empty("bridges"))
     for b in sorted(bridges.values(), key=lambda b: b.created):
         names = ", ".join(sorted(channels[u].name for u in b.channels if u in channels)) or "empty"
         lines.append(f" {b.uniqueid[:8]}  {b.type} {b.technology}  {len(b.channels)} channel(s): {names}")
     lines += ["", "QUEUES"]
     if not queues:
-        lines.append(" (no queues)")
+        lines.append(empty("queues"))
     for q in sorted(queues.values(), key=lambda q: q.name):
         lines.append(
             f" {q.name}  strategy {q.strategy or '-'}  waiting {len(q.callers)}  completed {q.completed}"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asterisk_ami.actions import ActionResult, ActionTracker, PendingAction
-from asterisk_ami.errors import ActionError
+from asterisk_ami.errors import ActionError, PermissionDeniedError
 from asterisk_ami.protocol import AmiProtocol, Frame
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
@@ -89,6 +89,22 @@ def test_failing_list_action_completes_at_once_with_error() -> None:
     assert "No such channel" in str(outcome)
     assert outcome.frame is not None and outcome.frame["message"] == "No such channel"
     assert len(tracker) == 0
+
+
+def test_permission_denied_has_its_own_error_with_the_action_name() -> None:
+    tracker, _ = track(name="Originate")
+    error = run(tracker, frames_of(b"Response: Error\r\nActionID: a1\r\nMessage: Permission denied\r\n\r\n"))
+    assert isinstance(error, PermissionDeniedError) and isinstance(error, ActionError)
+    assert error.action == "Originate"
+    assert str(error) == "Originate: Permission denied"
+    assert error.frame is not None and error.frame["message"] == "Permission denied"
+    assert error.result is not None and not error.result.ok
+
+
+def test_other_errors_stay_plain_action_errors() -> None:
+    tracker, _ = track(name="Hangup")
+    error = run(tracker, frames_of(b"Response: Error\r\nActionID: a1\r\nMessage: No such channel\r\n\r\n"))
+    assert type(error) is ActionError and str(error) == "Hangup: No such channel"
 
 
 def test_originate_response_event_is_not_taken_for_the_response() -> None:

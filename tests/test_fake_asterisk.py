@@ -381,6 +381,29 @@ def test_events_action(fake: FakeAsterisk, raw: Raw) -> None:
     assert events_of(session) is True
 
 
+def test_an_account_is_sent_only_what_its_read_line_allows() -> None:
+    with FakeAsterisk(accounts={"admin": "secret", "bob": "pw"}, read={"BOB": "system,agent"}) as fake:
+        bob = Raw(fake)
+        bob.login("bob", "pw", events="on")
+        (session,) = fake.sessions
+        assert events_of(session) == "system,agent"  # Events: on, as Asterisk: never more than read
+        assert fake.push_event("Hangup", Privilege="call,all", Channel="c") == 0
+        assert fake.push_event("QueueMemberStatus", Privilege="agent,all", Queue="q") == 1
+        assert bob.frame() == b"Event: QueueMemberStatus\r\nPrivilege: agent,all\r\nQueue: q\r\n\r\n"
+        assert bob.action(b"Action: Events\r\nEventMask: call,agent\r\n\r\n") == (
+            b"Response: Success\r\nEvents: On\r\n\r\n"
+        )
+        assert events_of(session) == "agent"
+        answer = bob.action(b"Action: Command\r\nActionID: u\r\nCommand: manager show user bob\r\n\r\n")
+        assert b"Output: " + b"read perm".rjust(18) + b": system,agent\r\n" in answer  # as Asterisk 22 prints it
+        assert b"Output: " + b"secret".rjust(18) + b": <Set>\r\n" in answer and b"pw" not in answer
+        admin = bob.action(b"Action: Command\r\nCommand: manager show user admin\r\n\r\n")
+        assert b"read perm: system,call,log," in admin and b",message,all\r\n" in admin
+        nobody = bob.action(b"Action: Command\r\nCommand: manager show user carol\r\n\r\n")
+        assert b"Output: There is no manager called carol\r\n" in nobody
+        bob.close()
+
+
 def test_strings_to_mask() -> None:
     assert strings_to_mask("") == -1
     assert strings_to_mask("off") == strings_to_mask("no") == 0

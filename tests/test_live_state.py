@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from asterisk_ami import ActionError
+from asterisk_ami import ActionError, InvalidMessageError
 from asterisk_ami.live import LiveState
 from asterisk_ami.testing import EventList, FakeAsterisk
 
@@ -154,3 +154,62 @@ def test_originate_correlates_its_originate_response(fake: FakeAsterisk, make_cl
         ami.originate("PJSIP/100", exten="200", context="default").result(5)
     with pytest.raises(ValueError):
         ami.originate("PJSIP/100", exten="200").result(5)  # an exten needs its context
+
+
+def test_originate_options_are_written_as_asterisk_reads_them(fake: FakeAsterisk, make_client: MakeClient) -> None:
+    def answer(action: dict[str, Any], session: Any) -> list[dict[str, Any]]:
+        return [
+            {"Response": "Success", "Message": "Originate successfully queued"},
+            {
+                "Event": "OriginateResponse",
+                "Privilege": "call,all",
+                "Response": "Failure",
+                "Channel": action["channel"],
+                "Application": "Wait",
+                "Data": "1",
+                "Reason": "0",
+                "Uniqueid": "<unknown>",  # what Asterisk writes when it made no channel
+                "CallerIDNum": "<unknown>",
+                "CallerIDName": "<unknown>",
+            },
+        ]
+
+    fake.respond("Originate", answer)
+    ami = make_client()
+    rec = Recorder(ami)
+    ami.connect()
+    rec.wait_for("ami_login")
+
+    def sent() -> dict[str, Any]:
+        return [a for a in fake.actions if a.get("action") == "Originate"][-1]
+
+    failed = ami.originate(
+        "Local/999@nowhere", application="Wait", data="1", variables={"A": 1, "B": None}, codecs=["alaw", "ulaw"]
+    ).result(5)
+    assert (failed.success, failed.reason_name, failed.uniqueid) == (False, "failure", None)
+    assert failed.event["uniqueid"] == "<unknown>"  # the raw event keeps what Asterisk sent
+    assert sent()["variable"] == "A=1"  # B=None is left out, as send() leaves out None values
+    assert sent()["codecs"] == "alaw,ulaw"  # one header: Asterisk reads only the first Codecs:
+    ami.originate("Local/1@default", application="Wait", variables=["C=3", "D=x=y"], codecs="gsm").result(5)
+    assert sent()["variable"] == ["C=3", "D=x=y"] and sent()["codecs"] == "gsm"
+    ami.originate("Local/1@default", application="Wait", variables=("E=5",)).result(5)
+    assert sent()["variable"] == "E=5" and "codecs" not in sent()
+    count = len(fake.actions)
+    bad: list[dict[str, Any]] = [
+        {"variables": ["A"]},  # no NAME=
+        {"variables": ["=1"]},
+        {"variables": [b"A=1"]},
+        {"variables": "A=1"},  # one string is not a list of them
+        {"variables": {"A": b"secret-value"}},
+        {"variables": {"A=B": "1"}},
+        {"variables": 5},
+        {"codecs": [b"ulaw"]},
+        {"codecs": ["ulaw,alaw", "gsm"]},
+        {"codecs": 5},
+    ]
+    for options in bad:
+        with pytest.raises(InvalidMessageError) as info:
+            ami.originate("Local/1@default", application="Wait", **options).result(5)
+        assert "secret-value" not in str(info.value) and "originate()" in str(info.value)
+    assert ami.request({"Action": "Ping"}, timeout=5)["ping"] == "Pong"
+    assert len(fake.actions) == count + 1  # nothing of the refused ones was sent

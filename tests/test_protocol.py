@@ -31,6 +31,7 @@ from asterisk_ami.protocol import (
     md5_login_message,
     normalize_key,
 )
+from asterisk_ami.session import prepare_action
 
 CORPUS = (Path(__file__).parent / "data" / "asterisk22-session.bin").read_bytes()
 
@@ -285,6 +286,55 @@ def test_header_injection_in_list_values_and_keys_is_refused() -> None:
         encode_message({"Action": "Originate", "Variable": ["ok=1", "x=1\r\nAction: Logoff"]})
     with pytest.raises(HeaderInjectionError):
         encode_message({"Action": "Ping", "X\r\nAction": "Logoff"})
+
+
+class _Thing:
+    def __str__(self) -> str:
+        return "HOLD=1"
+
+
+# values whose str() is a Python repr (or not what the caller meant): refused, never written
+NOT_TEXT = [b"HOLD=1", bytearray(b"HOLD=1"), memoryview(b"HOLD=1"), {"HOLD": 1}, {"HOLD=1"}, frozenset({"HOLD=1"})]
+NOT_TEXT += [_Thing(), ["A=1", b"HOLD=1"], ("A=1", {"HOLD": 1}), [["HOLD=1"]]]
+
+
+@pytest.mark.parametrize("value", NOT_TEXT, ids=lambda v: type(v).__name__)
+def test_values_that_are_not_text_or_numbers_are_refused(value: object) -> None:
+    with pytest.raises(InvalidMessageError) as info:
+        encode_message({"Action": "Originate", "Variable": value})
+    message = str(info.value)
+    assert "'Variable'" in message  # the header is named
+    assert "HOLD" not in message  # the value is not echoed (it may be a secret)
+
+
+@pytest.mark.parametrize("key", [5, b"Action", None, ("Variable",)], ids=repr)
+def test_header_names_that_are_not_str_are_refused(key: object) -> None:
+    message = {"Action": "Ping", key: "1"}
+    with pytest.raises(InvalidMessageError) as info:
+        encode_message(message)  # type: ignore[arg-type]
+    assert type(key).__name__ in str(info.value)
+    with pytest.raises(InvalidMessageError):  # not an AttributeError from looking for the ActionID
+        prepare_action(message, ActionIdGenerator("t"), "utf-8")  # type: ignore[arg-type]
+
+
+def test_str_numbers_and_bools_are_written_as_today() -> None:
+    data = encode_message(
+        {
+            "Action": "Originate",
+            "Priority": 1,
+            "Timeout": 1.5,
+            "Async": True,
+            "EarlyMedia": False,
+            "Variable": ("A=1", 2, 3.25, True),
+            "Codecs": [],
+            "Skip": None,
+            "Also": [None, "x"],
+        }
+    )
+    assert data == (
+        b"Action: Originate\r\nPriority: 1\r\nTimeout: 1.5\r\nAsync: True\r\nEarlyMedia: False\r\n"
+        b"Variable: A=1\r\nVariable: 2\r\nVariable: 3.25\r\nVariable: True\r\nAlso: x\r\n\r\n"
+    )
 
 
 @pytest.mark.parametrize("key", ["", "Bad Key", "Bad:Key", "Tab\tKey"])

@@ -72,6 +72,31 @@ def test_injection_refused_on_every_write_path(fake: FakeAsterisk, make_client: 
     assert rec.count("ami_socket_close") == 0 and ami.stats["pending_actions"] == 0
 
 
+def test_values_that_would_go_out_as_python_reprs_never_reach_the_server(
+    fake: FakeAsterisk, make_client: MakeClient
+) -> None:
+    ami = make_client()
+    rec = Recorder(ami)
+    ami.connect()
+    rec.wait_for("ami_login")
+    count = len(fake.actions)
+    attempts: list[Callable[[], object]] = [
+        lambda: ami.send({"Action": "Setvar", "Variable": "HOLD", "Value": b"Secret-1"}),
+        lambda: ami.send({"Action": "Originate", "Variable": {"HOLD": "Secret-1"}}),
+        lambda: ami.send({"Action": "Originate", "Variable": ["A=1", {"Secret-1"}]}),
+        lambda: ami.send({"Action": "Ping", 5: "Secret-1"}),  # type: ignore[dict-item]
+        lambda: ami.action({"Action": "Originate", "Codecs": object()}),
+        lambda: ami.request({"Action": "Setvar", "Value": bytearray(b"Secret-1")}, timeout=5),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidMessageError) as info:
+            attempt()
+        assert "Secret-1" not in str(info.value)
+    flush(ami, fake)
+    assert len(fake.actions) == count + 1  # only the flushing Ping
+    assert ami.stats["pending_actions"] == 0
+
+
 @pytest.mark.parametrize("bad", BAD_CHARS, ids=["CR", "LF", "NUL"])
 @pytest.mark.parametrize("option", ["username", "password", "events"])
 def test_injection_in_login_options_never_reaches_the_server(

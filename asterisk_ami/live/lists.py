@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 from ..protocol import Frame
+from .access import NEEDS, manager_line, parts_of, read_classes
 from .events import _CHANNELS, DOMAINS, HANDLERS
 from .records import LISTS, ModelBase, _Bridge, _Chan, _clean, _duration, _Part, _Queue, _State, logger
 
+ACCESS = "access"  # the part that asks Asterisk which classes the account reads
+
+
+def _appeared(domain: str, before: _State, after: _State) -> int:
+    """How many channels (or queue members and callers) one state has and the other lacks."""
+    if domain == "channels":
+        return len(before.chans.keys() ^ after.chans.keys())
+    if domain == "queues":
+
+        def held(s: _State) -> set[tuple[str, str, str]]:
+            members = {(q, "member", m) for q, rec in s.queues.items() for m in rec.members}
+            return members | {(q, "caller", c) for q, rec in s.queues.items() for c in rec.callers}
+
+        return len(held(before) ^ held(after))
+    return 0
+
 
 class ListMerge(ModelBase):
+    username: str | None
+    _blocked: dict[str, str]
+    _unconfirmed: set[str]
+    _read_text: str | None
+    _warned: set[str]
+
     def _ask(self, domain: str, reconcile: bool = False) -> None:
         action_id = self.ids_next()
         self._parts[action_id] = part = _Part(domain, action_id)
@@ -17,14 +40,85 @@ class ListMerge(ModelBase):
     def ids_next(self) -> str:
         return self._ids()
 
+    # -- what the account reads (access.py) ----------------------------------------------------------
+
+    def _ask_access(self, username: str) -> None:
+        """First of the bootstrap: Asterisk answers actions in order, so the classes are known before the
+        lists come in."""
+        action_id = self.ids_next()
+        self._parts[action_id] = _Part(ACCESS, action_id)
+        self.outbox.append({"Action": "Command", "Command": f"manager show user {username}", "ActionID": action_id})
+
+    def _access_answer(self, part: _Part, frame: Frame, now: float) -> None:
+        output = frame.get("output")
+        lines = [output] if isinstance(output, str) else output if isinstance(output, list) else []
+        found = read_classes(lines) if str(frame.get("response", "")).lower() == "success" else None
+        if found is None:  # Permission denied (no command write), or not Asterisk's CLI: tell from the events
+            why = frame.get("message") or "no 'read perm' line"
+            logger.info(
+                "live state: Asterisk does not say which event classes %s reads (manager show user: %s); telling"
+                " from the events",
+                self.username,
+                why,
+            )
+        else:
+            readable, self._read_text = found
+            for cls in sorted(self._unconfirmed - readable):
+                self._block(cls, f"the account {self.username!r} does not read {cls} events", now)
+            self._unconfirmed = set()
+        self._part_over(part)
+
+    def _block(self, cls: str, why: str, now: float) -> None:
+        """The session cannot read ``cls``: the parts it reports are unavailable and hold nothing (a
+        snapshot that no event will keep current is not shown as live), with one WARNING naming the
+        manager.conf line to add."""
+        self._unconfirmed.discard(cls)
+        parts = parts_of(cls)
+        reason = f"not followed: {why}"
+        before = self._s.copy()
+        for domain in parts:
+            self._blocked[domain] = reason
+            self.unavailable[domain] = reason
+        if "channels" in parts:
+            self._s.chans = {}
+        if "bridges" in parts:
+            self._s.bridges = {}
+        if "devices" in parts:
+            self._s.devices = {}
+        if "queues" in parts:
+            self._s.queues = {}
+        self._s.reindex()
+        self._dirty = True
+        self._diff(before, now)
+        if cls in self._warned:
+            logger.info("live state: %s (%s unavailable)", why, ", ".join(parts))
+            return
+        self._warned.add(cls)
+        if why.startswith("the client's events option"):
+            fix = f"log in with events=True, or with {cls} in the events mask"
+        else:
+            line = manager_line(self.username or "user", self._read_text, cls)
+            fix = f"add {cls} to its read line in manager.conf: {line} (then 'manager reload')"
+        logger.warning("live state: %s, so %s are not followed; %s", why, ", ".join(parts), fix)
+
     def _list_frame(self, part: _Part, frame: Frame, now: float) -> None:
+        if part.domain == ACCESS:
+            if frame.get("response") is not None and frame.get("event") is None:
+                self._access_answer(part, frame, now)
+            return
+        if part.domain in self._blocked:  # its answer is read, and dropped: no event would keep it current
+            event = frame.get("event")
+            failed = event is None and str(frame.get("response", "")).lower() != "success"
+            if failed or (event is not None and str(frame.get("eventlist", "")).lower() == "complete"):
+                self._part_over(part)
+            return
         if frame.get("response") is not None and frame.get("event") is None:  # the list's answer
             if str(frame.get("response")).lower() == "success":
                 part.state = "listing"
                 return
             part.state = "unavailable"
             reason = str(frame.get("message") or "Response: Error")
-            if part.reason != "reconcile":
+            if part.reason not in ("reconcile", "check"):
                 self.unavailable[part.domain] = reason
             logger.info("live state: %s unavailable (%s)", LISTS[part.domain][0], reason)
             self._part_over(part)
@@ -32,7 +126,8 @@ class ListMerge(ModelBase):
         if str(frame.get("eventlist", "")).lower() == "complete":
             self._apply_list(part, now)
             part.state = "done"
-            self.unavailable.pop(part.domain, None)
+            if part.domain not in self._blocked:
+                self.unavailable.pop(part.domain, None)
             self._part_over(part)
         elif frame.get("event") in LISTS[part.domain][1]:
             part.items.append(frame)
@@ -50,7 +145,8 @@ class ListMerge(ModelBase):
         if self._booted:
             return
         self._booted = True
-        again = [d for d in self.unavailable if d not in {p.domain for p in self._parts.values()}]
+        outstanding = {p.domain for p in self._parts.values()}
+        again = [d for d in self.unavailable if d in LISTS and d not in self._blocked and d not in outstanding]
         for domain in again:
             logger.info("live state: FullyBooted; asking for %s again", LISTS[domain][0])
             self._ask(domain)
@@ -79,7 +175,18 @@ class ListMerge(ModelBase):
             self._set_replaying(False)
         self._dirty = True
         repaired = self._diff(before, now)
-        if part.reason == "reconcile" and any(repaired.values()):
+        cls = NEEDS[part.domain]
+        appeared = _appeared(part.domain, before, self._s)
+        if part.reason in ("reconcile", "check") and cls in self._unconfirmed and appeared:
+            # Asterisk announces every new channel and hangup with a call event, every queue member and
+            # caller that comes or goes with an agent event: none came
+            what = "channel(s)" if cls == "call" else "queue member(s) or caller(s)"
+            why = (
+                f"the account {self.username!r} does not read {cls} events ({appeared} {what} appeared or"
+                f" went away since the last list, and no {cls} event arrived)"
+            )
+            self._block(cls, why, now)
+        elif part.reason == "reconcile" and any(repaired.values()):
             logger.warning(
                 "live state reconciled with CoreShowChannels: removed %d ghost channel(s), added %d, updated %d",
                 repaired["removed"],

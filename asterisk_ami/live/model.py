@@ -17,7 +17,9 @@ Merge rule of the bootstrap (Asterisk 12+ semantics):
 * A list answered with ``Response: Error`` (the account may not read it, or the module is not loaded yet:
   Asterisk accepts logins before it has fully booted) is *unavailable*, never fatal; if ``FullyBooted``
   comes later in the same login, the unavailable lists are asked for again.
-* ``synced`` is False from the login until every list is in or unavailable.
+* ``synced`` is False from the login until every list is in or unavailable (and, with a username, until
+  Asterisk said which classes the account reads, or would not). A part whose events the session cannot
+  read is unavailable and empty (access.py).
 * Channels found by a list are reported with ``channel_added`` like any other new channel (and channels
   gone meanwhile with ``channel_removed``), so a view driven by events alone ends up complete.
 
@@ -35,6 +37,7 @@ from typing import Any
 
 from ..messages import ActionIdGenerator
 from ..protocol import Frame
+from .access import LIST_OF, NEEDS, event_classes, mask_classes
 from .events import HANDLERS, EventHandlers
 from .lists import ListMerge
 from .records import _LOG_LIMIT, _NO_CHANGES, LISTS, LIVE_EVENTS, Change, _Part, _State, logger
@@ -64,29 +67,64 @@ class LiveModel(EventHandlers, ListMerge):
         self._dirty = True
         self._views: dict[str, Mapping[str, Any]] = {}
         self._changes: list[Change] = []
+        self.username: str | None = None
+        self._events_option: bool | str = True
+        self._blocked: dict[str, str] = {}  # part -> why it cannot be followed (see access.py)
+        self._unconfirmed: set[str] = set()  # classes to tell from the events (Asterisk did not say)
+        self._read_text: str | None = None  # the account's read line, as Asterisk printed it
+        self._warned: set[str] = set()
+        self._privileges: set[str] = set()  # Privilege values already taken as evidence
 
     # -- what the attachment calls ------------------------------------------------------------------
 
-    def login(self, now: float) -> list[Change]:
-        """A login succeeded: bootstrap (every list is asked for again); returns the changes (none yet)."""
+    def login(self, now: float, *, username: str | None = None, events: bool | str = True) -> list[Change]:
+        """A login succeeded: bootstrap (every list is asked for again); returns the changes (none yet).
+
+        ``username`` and ``events`` are the client's: with a username the model first asks Asterisk which
+        classes the account reads (``manager show user``), and the ``events`` mask keeps classes out (see
+        access.py); a part whose events cannot arrive is *unavailable*, never shown as an empty PBX."""
         with self.lock:
             self.synced = False
             self.unavailable = {}
             self._booted = False
             self._parts = {}
+            self.username, self._events_option = username, events
+            self._blocked, self._read_text = {}, None
+            allowed = mask_classes(events)
+            needed = set(NEEDS.values())
+            self._unconfirmed = needed & allowed if username is not None else set()
+            self._privileges = set()
+            for cls in sorted(needed - allowed):
+                self._block(cls, f"the client's events option ({events!r}) leaves out {cls} events", now)
+            if username is not None:
+                self._ask_access(username)
             for domain in LISTS:
-                self._ask(domain)
+                if domain not in self._blocked:
+                    self._ask(domain)
             self._log = []
             return self._take()
 
-    def reconcile(self, now: float) -> None:
-        """Ask for the channel list again; when it is in, what drifted is repaired (and logged)."""
+    def reconcile(self, now: float, reason: str = "reconcile") -> None:
+        """Ask for the channel list again; when it is in, what drifted is repaired (and logged).
+        ``reason="check"``: the lists that tell whether the unconfirmed classes' events can arrive (the
+        channels for ``call``, the queues for ``agent``; see access.py)."""
         with self.lock:
-            if any(p.domain == "channels" and p.state in ("asked", "listing") for p in self._parts.values()):
-                return  # one is already out
-            self._ask("channels", reconcile=True)
-            if self._log is None:
-                self._log = []
+            domains = ["channels"] if reason != "check" else [LIST_OF[c] for c in sorted(self._unconfirmed)]
+            for domain in domains:
+                if domain in self._blocked:
+                    continue
+                if any(p.domain == domain and p.state in ("asked", "listing") for p in self._parts.values()):
+                    continue  # one is already out
+                self._ask(domain, reconcile=True)
+                self._parts[self.outbox[-1]["ActionID"]].reason = reason
+                if self._log is None:
+                    self._log = []
+
+    @property
+    def wants_check(self) -> bool:
+        """True while Asterisk did not say whether the account reads ``call`` or ``agent`` and no event of
+        the class came: a list now and then tells (``reconcile(now, "check")``)."""
+        return self.synced and any(LIST_OF[c] not in self._blocked for c in self._unconfirmed)
 
     def feed(self, frame: Frame, now: float) -> list[Change]:
         """One frame from the server; returns what it changed."""
@@ -101,6 +139,10 @@ class LiveModel(EventHandlers, ListMerge):
             except TypeError:  # a repeated Event header
                 handler = None
             if handler is not None:
+                # an event of a class proves the session reads it: Newchannel and Hangup (call), the
+                # Queue* and Agent* events (agent) all have a handler, so the common path pays nothing
+                if self._unconfirmed:
+                    self._evidence(frame)
                 if self._log is not None:
                     self._keep(frame, now)
                 handler(self, frame, now)
@@ -112,6 +154,14 @@ class LiveModel(EventHandlers, ListMerge):
                     self._keep(frame, now)
                 self._update(uid, frame, now)
             return self._take() if self._changes else _NO_CHANGES
+
+    def _evidence(self, frame: Frame) -> None:
+        privilege = frame.get("privilege")
+        if privilege.__class__ is str:  # the same few values over and over: each is read once
+            if privilege in self._privileges:
+                return
+            self._privileges.add(privilege)
+        self._unconfirmed.difference_update(event_classes(frame))
 
     def take_outbox(self) -> list[dict[str, str]]:
         """The actions to send now (they are handed out once)."""

@@ -23,6 +23,9 @@ from .model import LIVE_EVENTS, Change, LiveModel
 from .objects import Bridge, Call, Channel, Queue
 
 logger = logging.getLogger("asterisk_ami")
+#: seconds before the first channel list that tells whether call events can arrive (see access.py), and the
+#: most between two; each wait doubles until then. Only while Asterisk did not say and no call event came.
+CHECK_FIRST, CHECK_MAX = 2.0, 60.0
 
 
 class LiveState(Registrations, EventEmitter):
@@ -47,8 +50,10 @@ class LiveState(Registrations, EventEmitter):
         self._version = -1
         self._closed = threading.Event()
         self._timer: threading.Thread | asyncio.TimerHandle | None = None
+        self._check: threading.Event | asyncio.TimerHandle | None = None  # the running check, per connection
         ami.on("ami_data", self._on_frame)
         ami.on("ami_login", self._on_login)
+        ami.on("ami_socket_close", self._on_close)
         # the lists go out with every login, right after its answer, before the client has read on
         ami.add_login_actions(self._login_actions)
         if ami.connected:  # attached after connect(): bootstrap now
@@ -68,7 +73,9 @@ class LiveState(Registrations, EventEmitter):
 
     @property
     def unavailable(self) -> Mapping[str, str]:
-        """The lists the server refused at this login (``'queues'`` -> its error message)."""
+        """The parts not followed at this login, and why: a list the server refused (``'queues'`` -> its
+        error message), or a part whose events the account cannot read (``'channels'``, ``'calls'``,
+        ``'bridges'``, ``'devices'`` without ``call``; ``'queues'`` without ``agent``)."""
         return dict(self.model.unavailable)
 
     @property
@@ -101,9 +108,11 @@ class LiveState(Registrations, EventEmitter):
         self._closed.set()
         self.ami.remove_listener("ami_data", self._on_frame)
         self.ami.remove_listener("ami_login", self._on_login)
+        self.ami.remove_listener("ami_socket_close", self._on_close)
         self.ami.remove_login_actions(self._login_actions)
         if isinstance(self._timer, asyncio.TimerHandle):
             self._timer.cancel()
+        self._stop_check()
 
     # -- the client's handlers ---------------------------------------------------------------------
 
@@ -117,10 +126,17 @@ class LiveState(Registrations, EventEmitter):
             self._emit_changes(changes)
         if model.outbox:
             self._send_outbox()
+        if self._check is None and model.wants_check:
+            self._start_check()
 
     def _login_actions(self) -> list[dict[str, str]]:
-        self.model.login(time.time())  # no changes yet: the lists are only asked for
+        options = self.ami.options
+        # no changes yet: the lists are only asked for (and what the account reads)
+        self.model.login(time.time(), username=options.username, events=options.events)
         return self.model.take_outbox()
+
+    def _on_close(self, had_error: bool) -> None:
+        self._stop_check()  # the next login starts one again if it is still needed
 
     def _on_login(self, success: bool, frame: Frame) -> None:
         if success and self.reconcile_interval is not None and self._timer is None:
@@ -181,6 +197,51 @@ class LiveState(Registrations, EventEmitter):
 
         self._timer = threading.Thread(target=run, name="asterisk-ami-live-reconcile", daemon=True)
         self._timer.start()
+
+    def _start_check(self) -> None:
+        """Channel lists now and then (CHECK_FIRST s, doubling up to CHECK_MAX) while the model cannot tell
+        whether call events can arrive; where the client's handlers run, as the reconcile timer."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+
+        def tick() -> bool:
+            if self._closed.is_set() or not self.model.wants_check or not self.ami.connected:
+                return False
+            self.model.reconcile(time.time(), reason="check")
+            self._send_outbox()
+            return True
+
+        if loop is not None:
+            delays = [CHECK_FIRST]
+
+            def fire() -> None:
+                if not tick():
+                    self._check = None
+                    return
+                delays[0] = min(delays[0] * 2, CHECK_MAX)
+                self._check = loop.call_later(delays[0], fire)
+
+            self._check = loop.call_later(CHECK_FIRST, fire)
+            return
+        stop = self._check = threading.Event()
+
+        def run() -> None:  # ends with the connection, close(), or once the model knows
+            delay = CHECK_FIRST
+            while not stop.wait(delay) and tick():
+                delay = min(delay * 2, CHECK_MAX)
+            if self._check is stop:
+                self._check = None
+
+        threading.Thread(target=run, name="asterisk-ami-live-check", daemon=True).start()
+
+    def _stop_check(self) -> None:
+        check, self._check = self._check, None
+        if isinstance(check, asyncio.TimerHandle):
+            check.cancel()
+        elif check is not None:
+            check.set()
 
     def _reconcile(self) -> None:
         if not self.ami.connected:

@@ -44,6 +44,7 @@ class SessionActions:
     username: str | None
     logged_in: bool
     event_mask: int
+    read_mask: int
     filters: FilterSet
     actions: list[Frame]
     _wlock: threading.Lock
@@ -167,8 +168,9 @@ class SessionActions:
             return False
         mask = strings_to_mask(msg.header("Events"))
         with self._wlock:
-            if mask >= 0:
-                self.event_mask = mask
+            # as manager.c's authenticate(): the session is sent only what its account may read
+            self.read_mask = srv._read_mask_for(username)
+            self.event_mask = self.read_mask & mask if mask >= 0 else self.read_mask
             self.username = username
             self.logged_in = True
             items: HeaderItems = [
@@ -219,7 +221,7 @@ class SessionActions:
             ("Events", "On" if mask else "Off"),
         ]
         with self._wlock:  # the new mask and its answer together: no event slips in before the answer
-            self.event_mask = mask
+            self.event_mask = self.read_mask & mask  # set_eventmask(): never more than the account reads
             self._write_locked(_with_line_end(_encode_items(items, self.server.encoding), self.server.line_end))
 
     def _filter_action(self, msg: _Message) -> None:

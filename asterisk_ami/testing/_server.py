@@ -16,11 +16,14 @@ from types import TracebackType
 from ..protocol import Frame
 from ._session import FakeSession
 from ._wire import (
+    EVENT_ALL,
     CommandOutput,
     HeaderItems,
     Reply,
     Responder,
     _encode_items,
+    _mask_to_perm_str,
+    _perm_mask,
     _privilege_mask,
     _with_line_end,
     recorded_frames,
@@ -30,12 +33,15 @@ logger = logging.getLogger("asterisk_ami.testing")  # not __name__: the one name
 
 
 class FakeAsterisk:
-    """A fake Asterisk AMI server listening on ``host:port`` (port 0: an ephemeral port).
+    r"""A fake Asterisk AMI server listening on ``host:port`` (port 0: an ephemeral port).
 
     Options (all keyword):
 
-    * ``accounts``: username -> secret (usernames match in any case, as in Asterisk). Every account
-      may read every event class.
+    * ``accounts``: username -> secret (usernames match in any case, as in Asterisk).
+    * ``read``: username -> its manager.conf ``read`` line (``"system,agent"``); an account not named
+      reads every class (``all``). As in Asterisk, a session is sent only the events whose ``Privilege``
+      classes are all in its read classes and its ``Events`` mask, and the built-in answer to
+      ``Command: manager show user NAME`` tells them.
     * ``banner``: the first line, without CRLF; None sends none (the session goes on without it).
     * ``banner_delay``, ``login_delay``: seconds before the banner / before answering ``Login``.
     * ``auth_fail_delay``: seconds before ``Authentication failed`` (real Asterisk sleeps 1 s; the
@@ -54,6 +60,7 @@ class FakeAsterisk:
         self,
         *,
         accounts: Mapping[str, str] | None = None,
+        read: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         banner: str | None = "Asterisk Call Manager/11.0.0",
@@ -71,6 +78,7 @@ class FakeAsterisk:
         if line_end not in ("\r\n", "\n"):
             raise ValueError("line_end must be '\\r\\n' or '\\n'")
         self._accounts = dict({"admin": "secret"} if accounts is None else accounts)
+        self._read = {name.lower(): line for name, line in (read or {}).items()}
         self.host = host
         self.port = port
         self.banner = banner
@@ -461,7 +469,36 @@ class FakeAsterisk:
 
     def _command_output(self, command: str) -> CommandOutput | None:
         with self._cond:
-            return self._commands.get(_command_key(command))
+            output = self._commands.get(_command_key(command))
+        if output is None:  # built in, as Asterisk's CLI ``manager show user`` prints it
+            words = command.split()
+            if len(words) == 4 and [w.lower() for w in words[:3]] == ["manager", "show", "user"]:
+                return self._show_user(words[3])
+        return output
+
+    def _show_user(self, username: str) -> CommandOutput:
+        name = self._account_for(username)
+        if name is None:
+            return CommandOutput(f"There is no manager called {username}\n")
+        rows = [
+            ("username", name),
+            ("secret", "<Set>"),
+            ("ACL", "no"),
+            ("read perm", _mask_to_perm_str(self._read_mask_for(name))),
+            ("write perm", _mask_to_perm_str(EVENT_ALL)),
+            ("displayconnects", "no"),
+            ("allowmultiplelogin", "yes"),
+        ]
+        return CommandOutput("\n" + "".join(f"{key:>18}: {value}\n" for key, value in rows) + "         Variables: \n")
+
+    def _read_mask_for(self, username: str) -> int:
+        """The account's read classes as a mask (Asterisk's ``get_perm`` of its ``read`` line)."""
+        line = self._read.get(username.lower())
+        return EVENT_ALL if line is None else _perm_mask(line)
+
+    def _account_for(self, username: str) -> str | None:
+        """The account's name as configured, or None."""
+        return next((name for name in self._accounts if name.lower() == username.lower()), None)
 
     def _secret_for(self, username: str) -> str | None:
         if not username:

@@ -43,6 +43,7 @@ class FakeSession(SessionActions):
         self.username: str | None = None
         self.logged_in = False
         self.event_mask = EVENT_ALL
+        self.read_mask = EVENT_ALL  # the account's read classes, from the login on
         self.filters = FilterSet()  # what Action: Filter added, applied to push_event() as Asterisk does
         self.actions: list[Frame] = []
         self._announced = False  # login counted, its answer on the way: what wait_for_clients waits for

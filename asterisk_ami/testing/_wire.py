@@ -66,6 +66,21 @@ def strings_to_mask(value: str) -> int:
     return mask
 
 
+def _perm_mask(line: str) -> int:
+    """Asterisk's ``get_perm``: a manager.conf ``read``/``write`` line (``system,call``) to a mask."""
+    words = [w.strip() for w in line.split(",")]
+    mask = sum(bit for name, bit in _PERMS if name in words)
+    return EVENT_ALL if "all" in words else mask
+
+
+def _mask_to_perm_str(mask: int) -> str:
+    """Asterisk's ``user_authority_to_str``: every class the mask has, ``all`` last when it has all."""
+    names = [name for name, bit in _PERMS if mask & bit == bit]
+    if mask & EVENT_ALL == EVENT_ALL:
+        names.append("all")
+    return ",".join(names) or "<none>"
+
+
 def _mask_to_str(mask: int) -> str:
     names = [name for name, bit in _PERMS if mask & bit]
     return ",".join(names) if names else "none"

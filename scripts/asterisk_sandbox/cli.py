@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             if existing:  # keep the credentials stable across restarts
                 sandbox.admin, sandbox.system = existing.admin, existing.system
+                sandbox.nocall = existing.nocall
                 sandbox.wrong_secret = existing.wrong_secret
             sandbox.start()
             print(sandbox.describe())

@@ -123,6 +123,32 @@ def config_files(directories: Mapping[str, object], manager: str) -> dict[str, s
     }
 
 
+#: manager.conf's permission classes (main/manager.c ``perms[]``, without ``all`` and ``none``)
+CLASSES: tuple[str, ...] = (
+    "system",
+    "call",
+    "log",
+    "verbose",
+    "command",
+    "agent",
+    "user",
+    "config",
+    "dtmf",
+    "reporting",
+    "cdr",
+    "dialplan",
+    "originate",
+    "agi",
+    "cc",
+    "aoc",
+    "test",
+    "security",
+    "message",
+)
+#: the ``read`` of the account that cannot see calls: every class but ``call``
+READ_WITHOUT_CALL = ",".join(c for c in CLASSES if c != "call")
+
+
 def manager_conf(
     *,
     host: str,
@@ -130,9 +156,10 @@ def manager_conf(
     tls_port: int | None,
     certfile: Path,
     keyfile: Path,
-    accounts: Iterable[tuple[Credentials, str]],
+    accounts: Iterable[tuple[Credentials, str, str]],
 ) -> str:
-    """Return manager.conf: AMI on ``host`` (plain, and TLS if ``tls_port``), one section per (account, perms)."""
+    """Return manager.conf: AMI on ``host`` (plain, and TLS if ``tls_port``), one section per
+    (account, read, write)."""
     lines = [
         "[general]",
         "enabled = yes",
@@ -150,9 +177,9 @@ def manager_conf(
             f"tlscertfile = {certfile}",
             f"tlsprivatekey = {keyfile}",
         ]
-    for creds, perms in accounts:
+    for creds, read, write in accounts:
         lines += ["", f"[{creds.username}]", f"secret = {creds.secret}"]
-        lines += [f"read = {perms}", f"write = {perms}"]
+        lines += [f"read = {read}", f"write = {write}"]
     return "\n".join(lines) + "\n"
 
 

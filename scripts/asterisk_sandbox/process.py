@@ -34,7 +34,7 @@ from .common import (
     SandboxError,
     quiet,
 )
-from .config import config_files, make_self_signed_cert, manager_conf
+from .config import READ_WITHOUT_CALL, config_files, make_self_signed_cert, manager_conf
 from .fetch import Installation, ensure_installation
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
@@ -105,6 +105,7 @@ class AsteriskSandbox:
         self.log = log
         self.admin = Credentials("admin", secrets.token_hex(12))
         self.system = Credentials("sysonly", secrets.token_hex(12))
+        self.nocall = Credentials("nocall", secrets.token_hex(12))  # read: every class but call
         self.wrong_secret = "wrong-" + secrets.token_hex(6)
         self.installation: Installation | None = None
         self.version = ""
@@ -161,6 +162,7 @@ class AsteriskSandbox:
             "cafile": str(self.cafile) if self.cafile else None,
             "admin": asdict(self.admin),
             "system": asdict(self.system),
+            "nocall": asdict(self.nocall),
             "wrong_secret": self.wrong_secret,
             "pid": self.pid,
             "version": self.version,
@@ -187,6 +189,8 @@ class AsteriskSandbox:
         sandbox.tls_port = data["tls_port"]
         sandbox.admin = Credentials(**data["admin"])
         sandbox.system = Credentials(**data["system"])
+        if data.get("nocall"):  # state files written before the account existed lack it
+            sandbox.nocall = Credentials(**data["nocall"])
         sandbox.wrong_secret = data["wrong_secret"]
         sandbox.pid = data["pid"]
         sandbox.version = data["version"]
@@ -226,7 +230,11 @@ class AsteriskSandbox:
             tls_port=self.tls_port,
             certfile=self.certfile,
             keyfile=self.keyfile,
-            accounts=((self.admin, "all"), (self.system, "system")),
+            accounts=(
+                (self.admin, "all", "all"),
+                (self.system, "system", "system"),
+                (self.nocall, READ_WITHOUT_CALL, "all"),
+            ),
         )
         for name, text in config_files(directories, manager).items():
             (self.etc_dir / name).write_text(text)
@@ -416,6 +424,8 @@ class AsteriskSandbox:
             "AMI_SECRET": self.admin.secret,
             "AMI_SYSTEM_USERNAME": self.system.username,
             "AMI_SYSTEM_SECRET": self.system.secret,
+            "AMI_NOCALL_USERNAME": self.nocall.username,
+            "AMI_NOCALL_SECRET": self.nocall.secret,
             "AMI_SANDBOX_DIR": str(self.state_dir),
         }
         if self.tls_port and self.cafile:
@@ -434,6 +444,7 @@ class AsteriskSandbox:
             ("cafile", str(self.cafile) if self.cafile else "-"),
             ("admin", f"{self.admin.username} / {self.admin.secret}  (read=all write=all)"),
             ("system", f"{self.system.username} / {self.system.secret}  (read=system write=system)"),
+            ("nocall", f"{self.nocall.username} / {self.nocall.secret}  (read=all but call write=all)"),
             ("state_dir", str(self.state_dir)),
             ("log", str(self.log_file)),
         ]

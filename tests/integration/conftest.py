@@ -3,7 +3,8 @@
 ``asterisk_server`` starts a private Asterisk 22 once per session (downloaded from Debian sid
 into ``.cache/asterisk`` on first use), or uses an external server when ``AMI_HOST``,
 ``AMI_PORT``, ``AMI_USERNAME`` and ``AMI_SECRET`` are set (optional: ``AMI_TLS_PORT``,
-``AMI_CAFILE``, ``AMI_SYSTEM_USERNAME``, ``AMI_SYSTEM_SECRET``; ``AMI_SANDBOX_DIR`` from
+``AMI_CAFILE``, ``AMI_SYSTEM_USERNAME``, ``AMI_SYSTEM_SECRET``, ``AMI_NOCALL_USERNAME``,
+``AMI_NOCALL_SECRET``; ``AMI_SANDBOX_DIR`` from
 ``scripts/asterisk-sandbox env`` also enables kill/restart).  If Asterisk cannot be obtained
 the tests are skipped -- or fail when ``CI`` is set.
 """
@@ -52,6 +53,7 @@ class Accounts:
 
     admin: Credentials  # read=all write=all
     system: Credentials | None  # read=system write=system (None: external server without one)
+    no_call: Credentials | None  # read=every class but call, write=all (None: external server without one)
     wrong_secret: str  # a secret that is wrong for every account
 
 
@@ -82,14 +84,14 @@ class AsteriskServer:
         """Pid of the managed Asterisk process (None if external or not running)."""
         return self.sandbox.pid if self.sandbox is not None and self.sandbox.is_running() else None
 
-    def options(self, **extra: Any) -> dict[str, Any]:
-        """Keyword arguments for a client logged in as ``admin`` here (``extra`` on top)."""
-        creds = self.accounts.admin
+    def options(self, account: Credentials | None = None, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for a client logged in as ``account`` (default ``admin``) here (``extra`` on top)."""
+        creds = account or self.accounts.admin
         return {"host": self.host, "port": self.port, "username": creds.username, "password": creds.secret, **extra}
 
-    def logged_in_client(self, **extra: Any) -> AsteriskAmi:
-        """A threaded ``admin`` client, connected and logged in (the caller destroys it)."""
-        ami = AsteriskAmi(**self.options(**extra))
+    def logged_in_client(self, account: Credentials | None = None, **extra: Any) -> AsteriskAmi:
+        """A threaded client of ``account`` (default ``admin``), connected and logged in (the caller destroys it)."""
+        ami = AsteriskAmi(**self.options(account, **extra))
         logged_in = threading.Event()
         ami.on("ami_login", lambda ok, frame: logged_in.set() if ok else None)
         ami.connect()
@@ -189,6 +191,9 @@ def _external_server() -> AsteriskServer:
     system = None
     if env.get("AMI_SYSTEM_USERNAME") and env.get("AMI_SYSTEM_SECRET"):
         system = Credentials(env["AMI_SYSTEM_USERNAME"], env["AMI_SYSTEM_SECRET"])
+    no_call = None
+    if env.get("AMI_NOCALL_USERNAME") and env.get("AMI_NOCALL_SECRET"):
+        no_call = Credentials(env["AMI_NOCALL_USERNAME"], env["AMI_NOCALL_SECRET"])
     tls_port = env.get("AMI_TLS_PORT")
     return AsteriskServer(
         host=env["AMI_HOST"],
@@ -198,6 +203,7 @@ def _external_server() -> AsteriskServer:
         accounts=Accounts(
             admin=Credentials(env["AMI_USERNAME"], env["AMI_SECRET"]),
             system=system,
+            no_call=no_call,
             wrong_secret="wrong-" + secrets.token_hex(6),
         ),
         version=sandbox.version if sandbox else "",
@@ -232,6 +238,7 @@ def asterisk_server() -> Iterator[AsteriskServer]:
         accounts=Accounts(
             admin=sandbox.admin,
             system=sandbox.system,
+            no_call=sandbox.nocall,
             wrong_secret=sandbox.wrong_secret,
         ),
         version=sandbox.version,

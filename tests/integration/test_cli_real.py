@@ -112,3 +112,17 @@ def test_unreachable_port_exits_1(asterisk_server: AsteriskServer) -> None:
     done = run_cli("action", "Ping", *conn_args("127.0.0.1", 1, "admin"), secret="x")
     assert done.code == 1
     assert "refused" in one_clear_line(done.err).lower()
+
+
+def test_tls_against_the_plain_port_says_it_does_not_speak_tls(asterisk_server: AsteriskServer) -> None:
+    args, secret = admin_args(asterisk_server)
+    done = run_cli("command", "core show version", *args, "--tls", "--insecure", secret=secret)
+    assert done.code == 2
+    assert "does not speak TLS" in one_clear_line(done.err) and "WRONG_VERSION" not in done.err
+
+
+def test_top_without_a_terminal_prints_one_snapshot(asterisk_server: AsteriskServer) -> None:
+    args, secret = admin_args(asterisk_server)
+    done = run_cli("top", *args, secret=secret)  # no terminal: stdin /dev/null, stdout a pipe
+    assert done.code == 0, done.err
+    assert done.out.startswith("asterisk-ami top") and "QUEUES" in done.out and "support" in done.out

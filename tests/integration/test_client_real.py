@@ -29,6 +29,7 @@ from asterisk_ami import (
     AuthenticationError,
     ConnectionLostError,
     NotConnectedError,
+    PermissionDeniedError,
 )
 
 from ..helpers import Recorder, wait_until
@@ -627,7 +628,8 @@ def test_system_only_account(make_client: ClientFactory) -> None:
             timeout=10,
         )
     assert info.value.frame is not None
-    assert info.value.frame["message"] == "Permission denied"
+    assert info.value.frame["message"] == "Permission denied"  # Asterisk 22's exact text
     assert "Permission denied" in str(info.value)
+    assert isinstance(info.value, PermissionDeniedError) and info.value.action == "Originate"
     assert ami.request({"Action": "Ping"}, timeout=5)["ping"] == "Pong"
     assert rec.count("ami_socket_close") == 0
