@@ -15,6 +15,7 @@ from typing import Any
 from .actions import ActionResult
 from .errors import InvalidMessageError
 from .messages import SCALARS
+from .options import check_timeout
 
 #: Asterisk's reasons (the last control frame, ``AST_CONTROL_*``, the originated channel received)
 REASONS = {
@@ -105,8 +106,9 @@ def originate_message(
         message["Application"] = application
         if data is not None:
             message["Data"] = data
-    if timeout is not None:
-        message["Timeout"] = int(timeout * 1000)
+    ring = check_timeout(timeout, "timeout")  # the ring timeout: checked here, where the user passed it
+    if ring is not None:
+        message["Timeout"] = int(ring * 1000)
     optional = {
         "CallerID": callerid,
         "Account": account,
@@ -170,4 +172,5 @@ def _codecs(codecs: str | Iterable[str] | None) -> str | None:
 
 def result_timeout(timeout: float | None) -> float:
     """How long to wait for the OriginateResponse of a call with this ring timeout."""
-    return (DEFAULT_RING_TIMEOUT if timeout is None else timeout) + RESULT_MARGIN
+    ring = check_timeout(timeout, "timeout")
+    return (DEFAULT_RING_TIMEOUT if ring is None else ring) + RESULT_MARGIN

@@ -51,7 +51,9 @@ def kinds(events: list[Any]) -> list[type]:
 
 def login(core: ClientLifecycle, now: float = T0 + 0.1, extra: bytes = b"") -> list[Any]:
     [action] = [a for a in written(core) if a["action"] == "Login"]
-    answer = b"Response: Success\r\nActionID: %s\r\nMessage: Authentication accepted\r\n\r\n" % action["actionid"].encode()
+    answer = (
+        b"Response: Success\r\nActionID: %s\r\nMessage: Authentication accepted\r\n\r\n" % action["actionid"].encode()
+    )
     core.receive_data(BANNER + answer + extra, now)
     return core.events_received()
 
@@ -103,7 +105,9 @@ def test_a_refused_login_stops_for_good_whatever_reconnect_says_and_is_logged_on
     [action] = written(core)
     with caplog.at_level(logging.INFO, logger="asterisk_ami"):
         core.receive_data(
-            BANNER + b"Response: Error\r\nActionID: %s\r\nMessage: Authentication failed\r\n\r\n" % action["actionid"].encode(),
+            BANNER
+            + b"Response: Error\r\nActionID: %s\r\nMessage: Authentication failed\r\n\r\n"
+            % action["actionid"].encode(),
             T0,
         )
         core.connection_lost(None, T0)

@@ -97,23 +97,16 @@ class EventRecorder(_Events):
 
 
 def logged_in_client(options: Mapping[str, Any], timeout: float = LOGIN_TIMEOUT) -> tuple[AsteriskAmi, EventRecorder]:
-    """A threaded client made with ``options``, its ``EventRecorder``, connected and logged in (waits for a
-    successful ``ami_login``). Raises ``AssertionError`` with the reason when the login fails."""
+    """A threaded client made with ``options``, its ``EventRecorder``, connected and logged in
+    (``connect_and_wait()``). Raises ``AssertionError`` with the reason when the login fails."""
     ami = AsteriskAmi(**options)
     recorder = EventRecorder(ami)
-    outcome: list[bool] = []
-    logged = threading.Event()
-
-    def on_login(success: bool, frame: Frame) -> None:
-        outcome.append(success)
-        logged.set()
-
-    ami.on("ami_login", on_login)
-    ami.connect()
-    if not logged.wait(timeout) or not outcome[0]:
+    try:
+        ami.connect_and_wait(timeout)
+    except Exception as exc:  # AuthenticationError, ConnectTimeoutError, OSError
         ami.destroy()
-        why = "login refused" if outcome else f"no login within {timeout} s"
-        raise AssertionError(f"{why} at {options.get('host')}:{options.get('port')} as {options.get('username')!r}")
+        where = f"{options.get('host')}:{options.get('port')} as {options.get('username')!r}"
+        raise AssertionError(f"no login at {where}: {exc}") from exc
     return ami, recorder
 
 
