@@ -30,7 +30,7 @@ Rules:
   count), the rest at DEBUG.
 * After a connect-and-wait returns, the frames that followed the login answer are held until the caller
   next uses the client (:meth:`~ClientLifecycle.release`) or ``HOLD_SECONDS`` have passed, so a
-  subscription made right after it misses none; reading goes on meanwhile, up to ``max_queued_frames``.
+  subscription made right after it misses none; the shell does not read meanwhile.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ from .session_events import (
 HOLD_SECONDS = 0.25
 #: how much longer than its timeout a shell's disconnect() waits for the lifecycle's own deadline to act
 DISCONNECT_GRACE = 0.5
+#: while a caller waits for the login, reads are parsed this much at a time (the rest waits as bytes)
+_LOGIN_SLICE = 4096
 #: failed reconnect attempts after the first are logged as a WARNING at most this often
 RETRY_LOG_SECONDS = 60.0
 
@@ -106,7 +108,7 @@ class ClientLifecycle:
         self._result_owed = False  # a ConnectResult is due for this start()
         self._waiters = 0  # callers blocked in a connect-and-wait
         self._held: list[Event] | None = None  # frames after the login answer, for the waiter's caller
-        self._held_frames = 0
+        self._held_bytes: list[bytes] = []  # and what was read after them, not parsed yet
         self._hold_deadline: float | None = None
         self._reading_paused = False
         self._write_deadline: float | None = None
@@ -152,9 +154,10 @@ class ClientLifecycle:
         return 0 if self.session is None else self.session.queued_bytes
 
     @property
-    def holding_too_much(self) -> bool:
-        """Frames held for a connect-and-wait's caller fill the bound: the shell stops reading."""
-        return self._held is not None and self._held_frames >= self.options.max_queued_frames
+    def holding(self) -> bool:
+        """Frames are held for a connect-and-wait's caller: the shell stops reading meanwhile (what
+        Asterisk sends waits in the kernel's buffers, not as parsed frames in memory)."""
+        return self._held is not None
 
     # -- what the shell feeds ------------------------------------------------------------------------
 
@@ -184,27 +187,50 @@ class ClientLifecycle:
         if self._held is not None and self._hold_deadline is None:
             self._hold_deadline = now + HOLD_SECONDS
 
-    def release(self) -> None:
-        """The caller uses the client: what was held is delivered now, in order."""
+    def release(self, now: float) -> None:
+        """The caller uses the client: what was held is delivered now, in order, then the bytes read
+        after it are parsed."""
         held, self._held = self._held, None
         self._hold_deadline = None
-        self._held_frames = 0
         if held:
             self._events[:0] = held  # before anything newer
+        rest, self._held_bytes = self._held_bytes, []
+        if rest and self.session is not None:
+            self.session.receive_data(b"".join(rest), now)
+            self._take(now)
 
     def receive_data(self, data: bytes, now: float) -> None:
-        if self.session is not None:
-            self.session.receive_data(data, now)
-            self._take(now)
+        session = self.session
+        if session is None:
+            return
+        if self._held is not None:  # the shell stops reading while holding: at most what it had read
+            self._held_bytes.append(data)
+            return
+        if self._waiters and not session.logged_in and len(data) > _LOGIN_SLICE:
+            # a caller waits for the login: parse up to its answer, keep the rest as bytes (a read can
+            # bring thousands of frames; a thousand clients logging in at once would hold them all)
+            for start in range(0, len(data), _LOGIN_SLICE):
+                session.receive_data(data[start : start + _LOGIN_SLICE], now)
+                self._take(now)
+                if self._held is not None or self.session is not session:
+                    rest = data[start + _LOGIN_SLICE :]
+                    if rest and self._held is not None:
+                        self._held_bytes.append(rest)
+                    return
+            return
+        session.receive_data(data, now)
+        self._take(now)
 
     def receive_eof(self, now: float) -> None:
         if self.session is not None:
+            self.release(now)  # what came before the end is parsed first
             self.session.receive_eof()
             self._take(now)
 
     def connection_lost(self, error: BaseException | None, now: float) -> None:
         """The transport is closed, or could not be opened (``error``)."""
         if self.session is not None:
+            self.release(now)
             self.session.connection_lost(error)
             self._write_deadline = None
             self._take(now)
@@ -215,7 +241,7 @@ class ClientLifecycle:
             self.counts["reconnects"] += 1
             self._open(now)
         if self._hold_deadline is not None and now >= self._hold_deadline:
-            self.release()
+            self.release(now)
         session = self.session
         if session is not None:
             if self._stop_deadline is not None and now >= self._stop_deadline:
@@ -322,7 +348,7 @@ class ClientLifecycle:
     def disconnect(self, now: float, timeout: float | None) -> None:
         """Log off and stop: a login in progress is waited for at most ``timeout`` seconds."""
         self._stopping = True
-        self.release()
+        self.release(now)
         session = self.session
         if session is None:
             self._stop(None)
@@ -336,7 +362,7 @@ class ClientLifecycle:
     def destroy(self, now: float) -> None:
         """Stop now: close without Logoff."""
         self._stopping = True
-        self.release()
+        self.release(now)
         if self.session is None:
             self._stop(None)
             return
@@ -365,6 +391,14 @@ class ClientLifecycle:
         if self._reading_paused:
             self.session.pause_keepalive()
         self._events.append(OpenTransport())
+
+    def _unhold(self) -> None:
+        """The connection is over: what was held is delivered; bytes not parsed yet cannot be any more."""
+        held, self._held = self._held, None
+        self._hold_deadline = None
+        if held:
+            self._events[:0] = held
+        self._held_bytes = []
 
     def write_timeout_error(self) -> WriteTimeoutError:
         """What a write that could not complete within ``write_timeout`` fails with."""
@@ -398,14 +432,12 @@ class ClientLifecycle:
                     again if self.options.reconnect else "",
                 )
             elif isinstance(event, Closed):
-                self.release()
+                self._unhold()
                 out.append(event)
                 self._closed(session, event, now)
                 return
             if self._held is not None and isinstance(event, _HELD):
                 self._held.append(event)
-                if isinstance(event, FramesReceived):
-                    self._held_frames += len(event.frames)
                 continue
             out.append(event)
 
@@ -469,7 +501,7 @@ class ClientLifecycle:
         self.state = _C.DISCONNECTED
         self._reconnect_at = None
         self._stop_deadline = None
-        self.release()
+        self._unhold()
         if self._result_owed or self._waiters:
             self._result_owed = False
             stopped = NotConnectedError("the client was stopped before it logged in")

@@ -16,7 +16,7 @@ import inspect
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pyee.asyncio import AsyncIOEventEmitter
@@ -206,7 +206,21 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
         finally:
             core.wait_for_login(False)
             core.connect_returned(loop.time())
+            self._release_after_caller(inspect.currentframe())
             self._process()
+
+    def _release_after_caller(self, frame: FrameType | None) -> None:
+        """What followed the login answer goes once the code that awaited connect() has taken its step:
+        right after this step, or, when connect() is a task's own coroutine (``create_task``, ``gather``,
+        ``TaskGroup``, ``wait_for`` before 3.12), right after the step that task's end wakes up (its
+        awaiters' callbacks were added before this one). ``HOLD_SECONDS`` is the backstop."""
+        assert self._loop is not None
+        loop = self._loop
+        task = asyncio.current_task()
+        if task is not None and frame is not None and getattr(task.get_coro(), "cr_frame", None) is frame:
+            task.add_done_callback(lambda _: loop.call_soon(self._release))
+        else:
+            self._touch()
 
     async def _open(self) -> None:
         """Open the connection the lifecycle asked for; report it, or why it could not be opened."""
@@ -404,7 +418,7 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
     def _update_reading(self) -> None:
         """Pause reading while a stream is full (or too much is held for a caller), resume when not."""
         full = any(s.buffer.full for s in self._streams)
-        pause = full or self._core.holding_too_much
+        pause = full or self._core.holding
         if full:
             waiting = sum(len(s) for s in self._streams)
             self._stream_high_water = max(self._stream_high_water, waiting)
@@ -495,7 +509,7 @@ class AsteriskAmi(ShellBase, AsyncIOEventEmitter):
 
     def _release(self) -> None:
         self._release_soon = False
-        self._core.release()
+        self._core.release(self._now())
         self._process()
 
     # -- actions ---------------------------------------------------------------------------------

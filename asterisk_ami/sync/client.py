@@ -311,7 +311,7 @@ class AsteriskAmi(Reader, DispatchThread, ShellBase, EventEmitter):
         now = time.monotonic()
         try:
             with self._lock:
-                self._core.release()  # the caller uses the client: what was held for it goes now
+                self._core.release(now)  # the caller uses the client: what was held for it goes now
                 before = self._core.next_deadline()
                 action_id = self._core.send(
                     message, now, callback=callback, waiter=future, timeout=timeout, until_event=until_event
@@ -327,7 +327,7 @@ class AsteriskAmi(Reader, DispatchThread, ShellBase, EventEmitter):
 
     def _touch(self) -> None:
         with self._lock:
-            self._core.release()
+            self._core.release(time.monotonic())
         self._wake()
 
     def _cancelled(self, future: Future[ActionResult], action_id: str) -> None:

@@ -203,7 +203,7 @@ class Reader:
                 if deadline is not None and now >= deadline:
                     core.handle_timeout(now)
                     continue
-                room = not core.holding_too_much
+                room = not core.holding
             room = room and self._has_room()
             if room != reading:
                 reading = room

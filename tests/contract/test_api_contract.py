@@ -82,7 +82,7 @@ def test_threaded_with_logs_in_and_raises_as_asyncio_connect_does() -> None:
         with pytest.raises(ConnectTimeoutError), AsteriskAmi(**options(silent, connect_timeout=0.3)):
             pass
         ami = AsteriskAmi(**options(silent, reconnect=True, reconnect_after=50))
-        with pytest.raises(ConnectTimeoutError, match="within 0.5 s"):  # with reconnect: the wait's own bound
+        with pytest.raises(ConnectTimeoutError, match=r"within 0\.5 s"):  # with reconnect: the wait's own bound
             ami.connect_and_wait(timeout=0.5)
         assert ami.state == "disconnected"
 

@@ -218,6 +218,7 @@ def test_threaded_write_that_cannot_complete_raises_and_ends_the_connection(fake
 @pytest.mark.parametrize("shell", SHELLS)
 def test_an_action_future_can_be_cancelled_and_its_entry_goes(fake: FakeAsterisk, shell: str) -> None:
     fake.respond("Silent", None)
+    fake.respond("Originate", None)
     if shell == "threaded":
         with AsteriskAmi(**options(fake)) as ami:
             future = ami.action({"Action": "Silent"})
