@@ -200,7 +200,7 @@ class AsteriskAmi(Reader, DispatchThread, ShellBase, EventEmitter):
         """Originate a call with ``Async: true``; a Future of its :class:`OriginateResult`, from the
         ``OriginateResponse`` event that carries the action's ActionID. Options: ``exten``, ``context``,
         ``priority`` or ``application`` and ``data``; ``timeout`` (ring timeout, seconds), ``callerid``,
-        ``variables`` (a mapping), ``account``, ``early_media``, ``codecs``, ``channel_id``,
+        ``variables`` (a mapping, or "NAME=value" strings), ``account``, ``early_media``, ``codecs``, ``channel_id``,
         ``other_channel_id``, ``action_id``. Fails as ``action()``'s future does; cancelling it cancels
         the action."""
         message = originate_message(channel, **options)

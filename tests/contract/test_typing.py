@@ -69,7 +69,7 @@ def test_user_code_type_checks_as_marked(tmp_path: Path) -> None:
     source = textwrap.dedent(USER_CODE)
     path = tmp_path / "user_code.py"
     path.write_text(source)
-    out, err, _ = mypy_api.run(["--strict", "--no-incremental", "--cache-dir", str(tmp_path / ".mypy"), str(path)])
+    out, _, _ = mypy_api.run(["--strict", "--no-incremental", "--cache-dir", str(tmp_path / ".mypy"), str(path)])
     got = []
     for line in out.splitlines():
         found = re.match(r".*?:(\d+): (error|note): (.*?)(  \[[a-z-]+\])?$", line)
