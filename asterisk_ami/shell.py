@@ -8,16 +8,18 @@ from __future__ import annotations
 import contextlib
 import ssl
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from .actions import ActionDone
 from .backpressure import BlockWatch
+from .errors import NotConnectedError
 from .handlers import Call, HandlerTable, Registrations, handler_name
 from .lifecycle import ClientLifecycle, ClientState
 from .logs import ConnectionLog, connection_logger
 from .options import AmiOptions
 
 LoginActions = Callable[[], Iterable[Mapping[str, object]]]
+F = TypeVar("F", bound=Any)  # a concurrent.futures or an asyncio Future
 
 
 def settle(done: ActionDone) -> Call | None:
@@ -110,6 +112,25 @@ class ShellBase(Registrations):
         stats["slowest_handler"] = None if slowest is None else handler_name(slowest[0])
         stats["slowest_handler_seconds"] = 0.0 if slowest is None else round(slowest[1], 6)
         return stats
+
+    def _tracked(self, future: F, message: Mapping[str, object], timeout: Any, until_event: str | None) -> F:
+        """``action()``'s common part: the action handed over with ``future`` as its waiter (which fails
+        at once with no connection), and cancelling the future drops the action's entry."""
+        try:
+            action_id = self._submit(message, None, future, timeout, until_event)
+        except NotConnectedError as exc:
+            future.set_exception(exc)
+            return future
+        future.add_done_callback(lambda f: self._cancelled(f, action_id))
+        return future
+
+    def _submit(
+        self, message: Mapping[str, object], callback: Any, future: Any, timeout: Any, until_event: str | None
+    ) -> str:
+        raise NotImplementedError  # each shell's
+
+    def _cancelled(self, future: Any, action_id: str) -> None:
+        raise NotImplementedError  # each shell's
 
     def _server_closed(self, now: float) -> None:
         """The server closed the connection: say so when it was probably for a blocked reader."""

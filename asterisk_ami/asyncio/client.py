@@ -427,13 +427,7 @@ class AsteriskAmi(Delivery, ShellBase, AsyncIOEventEmitter):
             deadline = None if seconds is None else loop.time() + seconds
             self._deferred.append(_Deferred(message, future, deadline, until_event))
             return future
-        try:
-            action_id = self._submit(message, None, future, seconds, until_event)
-        except NotConnectedError as exc:
-            future.set_exception(exc)
-            return future
-        future.add_done_callback(lambda f: self._cancelled(f, action_id))
-        return future
+        return self._tracked(future, message, seconds, until_event)
 
     async def originate(self, channel: str, **options: Any) -> OriginateResult:
         """Originate a call with ``Async: true`` and return its :class:`OriginateResult` (the threaded

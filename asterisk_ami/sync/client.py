@@ -188,13 +188,7 @@ class AsteriskAmi(Reader, DispatchThread, ShellBase, EventEmitter):
         on other actions.
         """
         future: Future[ActionResult] = Future()
-        try:
-            action_id = self._submit(message, None, future, timeout, until_event)
-        except NotConnectedError as exc:
-            future.set_exception(exc)
-            return future
-        future.add_done_callback(lambda f: self._cancelled(f, action_id))
-        return future
+        return self._tracked(future, message, timeout, until_event)
 
     def originate(self, channel: str, **options: Any) -> Future[OriginateResult]:
         """Originate a call with ``Async: true``; a Future of its :class:`OriginateResult`, from the
