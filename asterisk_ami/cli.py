@@ -27,6 +27,7 @@ from .client import AsteriskAmi
 from .errors import ActionError, AmiError, InvalidMessageError
 from .filters import name_filter
 from .protocol import add_value, normalize_key
+from .relay.cli import add_relay_parser, cmd_relay  # loads no NATS code until the relay runs
 
 PROG = "asterisk-ami"
 
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _event_options(demo)
     demo.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1.0)")
     demo.add_argument("--top", action="store_true", help="show the calls in the live view (q quits)")
+    add_relay_parser(sub)
     return parser
 
 
@@ -444,6 +446,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "command": cmd_command,
     "demo": cmd_demo,
     "top": cmd_top,
+    "relay": cmd_relay,
 }
 
 

@@ -28,6 +28,10 @@ STREAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # actions that would change the relay's own AMI session for everyone: never relayed
 SESSION_ACTIONS = frozenset({"login", "logoff", "challenge", "events", "filter", "waitevent"})
 ON_STALL = ("block", "drop")
+# the stream's limits unless configured (also what a RemoteAmi that starts before any relay makes it with)
+DEFAULT_MAX_AGE = 7 * 86400.0
+DEFAULT_MAX_BYTES = 1024**3
+DEFAULT_DUPLICATE_WINDOW = 120.0
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3}
 _UNITS.update({"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4, "t": 1000**4, "tb": 1000**4})
 _SECONDS = {"": 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -239,9 +243,9 @@ class RelayConfig:
     nats_creds: str | None = None
     nats_cafile: str | None = None
     stream: str = "AMI"
-    max_age: float = 7 * 86400.0
-    max_bytes: int = 1024**3
-    duplicate_window: float = 120.0
+    max_age: float = DEFAULT_MAX_AGE
+    max_bytes: int = DEFAULT_MAX_BYTES
+    duplicate_window: float = DEFAULT_DUPLICATE_WINDOW
     on_stall: str = "drop"
     per_frame: bool = False
     batch_frames: int = 100

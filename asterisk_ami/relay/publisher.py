@@ -179,9 +179,8 @@ class PbxRelay:
             self._room.clear()
         if outbox.pending:
             self._kick()
-        elif outbox.batch and self._flush_timer is None:
-            loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_later(self.config.batch_delay, self._flush_batch)
+        if outbox.batch and self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(self.config.batch_delay, self._flush_batch)
 
     def _flush_batch(self) -> None:
         self._flush_timer = None

@@ -35,7 +35,7 @@ from ..originate import EVENT as ORIGINATE_EVENT
 from ..originate import OriginateResult, originate_message, result_timeout
 from ..protocol import Frame
 from . import wire
-from .config import PBX_NAME
+from .config import DEFAULT_DUPLICATE_WINDOW, DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, PBX_NAME
 from .emitter import Emitter
 from .link import NatsLink, connect_options, spawn
 from .puller import Puller
@@ -159,6 +159,16 @@ class RemoteAmi(Emitter):
         await self.link.connect(retry=False)
         js = self.link.js
         assert js is not None
+        try:
+            await js.stream_info(self.stream)
+        except nats.js.errors.NotFoundError:
+            # started before any relay: the stream with the default limits (a relay sets its own)
+            await self.link.ensure_stream(
+                self.stream,
+                max_age=DEFAULT_MAX_AGE,
+                max_bytes=DEFAULT_MAX_BYTES,
+                duplicate_window=DEFAULT_DUPLICATE_WINDOW,
+            )
         name = self.durable or f"remote-{secrets.token_hex(8)}"
         create = True
         if self.durable is not None:
@@ -174,10 +184,7 @@ class RemoteAmi(Emitter):
             batch=self._batch,
             on_created=self._created,
         )
-        try:
-            await self._puller.start(create=create)
-        except nats.js.errors.NotFoundError:
-            raise NotConnectedError(f"no stream {self.stream!r} on the NATS server (is a relay running?)") from None
+        await self._puller.start(create=create)
         if create is False:
             self._markers_done.set()
         await asyncio.wait_for(self._markers_done.wait(), 30)
