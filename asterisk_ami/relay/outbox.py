@@ -103,9 +103,11 @@ class Outbox:
         self.frames_in = 0
         self.dropped = 0
         self.oversized = 0  # frames too large for one NATS message (also counted in dropped)
-        self.dropping = False  # in a drop episode (for one log line at its start and end)
-        self.episode_dropped = 0
-        self.episode_first = 0
+        self.dropping = False  # in a drop episode: numbers drop_first..drop_last were lost
+        self.drop_first = 0
+        self.drop_last = 0
+        self.drop_reason = ""
+        self.last_drop: tuple[int, int, str] | None = None  # the last episode that ended
         self.messages_acked = 0
         self.frames_acked = 0
         self.duplicates = 0
@@ -121,6 +123,7 @@ class Outbox:
         """A login: the batch of the old epoch is closed and the new epoch starts with its ``connected``
         message, which waits (``ready`` False) until :meth:`complete_control` fills it."""
         self.close_batch()
+        self.end_drops()
         self.epoch = epoch
         self.seq = 0
         message = self._control("connected", b"")
@@ -137,11 +140,13 @@ class Outbox:
     def add_control(self, kind: str, body: dict[str, Any]) -> Message:
         """A control message after everything read so far (``disconnected``)."""
         self.close_batch()
+        self.end_drops()
         return self._control(kind, wire.encode(body))
 
-    def _control(self, kind: str, payload: bytes) -> Message:
-        headers = wire.control_headers(self.pbx, self.epoch, self.seq, kind)
-        message = Message(wire.control_subject(self.pbx), payload, headers, self.epoch, self.seq, self.seq, 0)
+    def _control(self, kind: str, payload: bytes, seq: int | None = None, msg_id: str | None = None) -> Message:
+        seq = self.seq if seq is None else seq
+        headers = wire.control_headers(self.pbx, self.epoch, seq, msg_id or kind)
+        message = Message(wire.control_subject(self.pbx), payload, headers, self.epoch, seq, seq, 0)
         message.control = kind
         self.pending.append(message)
         self.bytes_held += message.size
@@ -151,8 +156,10 @@ class Outbox:
         """One event frame, numbered now. False when it was dropped (full, ``drop`` mode)."""
         self.seq += 1
         if self.drop and self.full:
-            self._dropped()
+            self._drop(self.seq, "buffer full")
             return False
+        if self.dropping:
+            self.end_drops()
         self.frames_in += 1
         self.frames_held += 1
         batch = self.batch
@@ -161,20 +168,30 @@ class Outbox:
             self.close_batch()
         return True
 
-    def _dropped(self) -> None:
-        # batches hold consecutive numbers only: what was read before the loss goes out as it is
-        self.close_batch()
-        self.dropped += 1
+    def _drop(self, seq: int, reason: str) -> None:
+        if self.dropping and (reason != self.drop_reason or seq != self.drop_last + 1):
+            self.end_drops()
         if not self.dropping:
+            # batches hold consecutive numbers only: what was read before the loss goes out as it is
+            self.close_batch()
             self.dropping = True
-            self.episode_first = self.seq
-            self.episode_dropped = 0
-        self.episode_dropped += 1
+            self.drop_first = seq
+            self.drop_reason = reason
+        self.drop_last = seq
+        self.dropped += 1
 
-    def drop_over(self) -> tuple[int, int]:
-        """A drop episode is over (a frame fitted again, or a new epoch): (first number dropped, how many)."""
+    def end_drops(self) -> tuple[int, int, str] | None:
+        """End a drop episode: a ``dropped`` control message takes the place of the frames lost, so that
+        consumers report the gap at once. Returns (first, last, reason), or None when none was going on."""
+        if not self.dropping:
+            return None
         self.dropping = False
-        return self.episode_first, self.episode_dropped
+        first, last, reason = self.drop_first, self.drop_last, self.drop_reason
+        body = {"type": "dropped", "pbx": self.pbx, "epoch": self.epoch, "first": first, "last": last}
+        body.update({"count": last - first + 1, "reason": reason})
+        self._control("dropped", wire.encode(body), seq=last, msg_id=f"dropped-{first}")
+        self.last_drop = (first, last, reason)
+        return self.last_drop
 
     def close_batch(self) -> None:
         """Encode the frames waiting in the batch into message(s) for ``pending``."""
@@ -201,8 +218,9 @@ class Outbox:
                 return
             # one frame larger than NATS takes: lost, and a gap shows it
             self.frames_held -= 1
-            self.dropped += 1
             self.oversized += 1
+            self._drop(first, "too large")
+            self.end_drops()
             return
         headers = wire.event_headers(self.pbx, self.epoch, first, last)
         message = Message(subject, payload, headers, self.epoch, first, last, len(frames))

@@ -127,7 +127,7 @@ class PbxRelay:
                 await self.ami.connect()
             except AuthenticationError:
                 logger.error(
-                    "PBX %s: login refused for %r at %s; trying again in %.0f s",
+                    "PBX %s: login refused for %r at %s; trying again in %g s",
                     self.name,
                     self.pbx.username,
                     self.pbx.url,
@@ -162,19 +162,17 @@ class PbxRelay:
             if action_id.__class__ is str and action_id in requests and frame.get("event") != "OriginateResponse":
                 return
         outbox = self.outbox
+        dropping = outbox.dropping
         if not outbox.add(frame):
-            if outbox.episode_dropped == 1:
+            if outbox.drop_first == outbox.seq:
                 logger.warning(
                     "PBX %s: %d frames held that NATS has not acknowledged: dropping frames from "
                     "number %d of epoch %d (consumers see the gap)",
-                    self.name,
-                    outbox.frames_held,
-                    outbox.seq,
-                    outbox.epoch,
-                )
+                    self.name, outbox.frames_held, outbox.seq, outbox.epoch,
+                )  # fmt: skip
             return
-        if outbox.dropping:
-            self._drops_over()
+        if dropping:
+            self._drops_logged()
         if outbox.full:
             self._room.clear()
         if outbox.pending:
@@ -198,9 +196,10 @@ class PbxRelay:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        if outbox.dropping:
-            self._drops_over()
+        dropping = outbox.dropping
         message = outbox.new_epoch(epoch)
+        if dropping:
+            self._drops_logged()
         self.logged_in = True
         self.logins += 1
         self._banner = self.ami.banner
@@ -271,12 +270,11 @@ class PbxRelay:
     def _on_error(self, exc: BaseException) -> None:
         self._last_error = str(exc) or type(exc).__name__
 
-    def _drops_over(self) -> None:
-        epoch = self.outbox.epoch
-        first, count = self.outbox.drop_over()
-        logger.warning(
-            "PBX %s: %d frame(s) dropped, numbers %d-%d of epoch %d", self.name, count, first, first + count - 1, epoch
-        )
+    def _drops_logged(self) -> None:
+        if self.outbox.last_drop is not None:
+            first, last, reason = self.outbox.last_drop
+            count = last - first + 1
+            logger.warning("PBX %s: %d frame(s) dropped (%s), numbers %d-%d", self.name, count, reason, first, last)
 
     # -- publishing --------------------------------------------------------------------------------
 
@@ -326,6 +324,8 @@ class PbxRelay:
         outbox.acked(message, bool(future.result().duplicate))
         if not outbox.full:
             self._room.set()
+            if outbox.dropping and outbox.end_drops() is not None:  # room again: say what was lost now
+                self._drops_logged()
         self._kick()
 
     def _ack_wait(self) -> float | None:

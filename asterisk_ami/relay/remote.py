@@ -45,6 +45,33 @@ from .streams import RemoteStream
 logger = logging.getLogger("asterisk_ami.relay")
 LoginActions = Callable[[], Sequence[Mapping[str, object]]]
 _REPLY_MARGIN = 2.0  # seconds a requester waits past the action's own timeout for the relay's reply
+_MAX_HELD = 1000  # messages held for one PBX while numbers are missing, at most
+
+
+class _Item:
+    """One message of the stream, its numbers read from its headers."""
+
+    __slots__ = ("control", "epoch", "first", "last", "msg", "pbx")
+
+    def __init__(self, pbx: str, epoch: int, first: int, last: int, control: dict[str, Any] | None, msg: Msg):
+        self.pbx = pbx
+        self.epoch = epoch
+        self.first = first
+        self.last = last
+        self.control = control
+        self.msg = msg
+
+    def key(self) -> tuple[int, int, int]:
+        # a control message names the last number before it: it goes after the frames up to there
+        return (self.epoch, self.first, 0 if self.control is None else 1)
+
+
+class _Hold:
+    __slots__ = ("items", "timer")
+
+    def __init__(self, items: list[_Item], timer: asyncio.TimerHandle) -> None:
+        self.items = items
+        self.timer = timer
 
 
 class RemoteAmi(Emitter):
@@ -73,6 +100,7 @@ class RemoteAmi(Emitter):
         max_queued_frames: int = 2000,
         action_timeout: float = 10.0,
         batch: int = 256,
+        reorder_window: float = 1.0,
         nats_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -90,7 +118,9 @@ class RemoteAmi(Emitter):
         self.stream = stream
         self.max_queued_frames = max_queued_frames
         self.action_timeout = action_timeout
+        self.reorder_window = reorder_window
         self.tracker = Tracker()
+        self._holds: dict[str, _Hold] = {}
         self.state = "disconnected"
         self._batch = batch
         self._puller: Puller | None = None
@@ -261,6 +291,8 @@ class RemoteAmi(Emitter):
 
     async def disconnect(self) -> None:
         """Stop consuming (a durable acknowledges what its handlers had), end every stream, close NATS."""
+        for pbx in list(self._holds):
+            self._expire(pbx)
         self.state = "disconnected"
         await self._ack_now()
         if self._puller is not None:
@@ -289,49 +321,87 @@ class RemoteAmi(Emitter):
         counts = self._counts
         counts["messages"] += 1
         counts["bytes"] += len(msg.data)
-        tracker = self.tracker
+        control = self._control_body(msg) if wire.is_control(subject) else None
+        if control is None and wire.is_control(subject):
+            return
         if self._markers:
             self._markers -= 1
-            control = self._control_body(msg) if wire.is_control(subject) else None
-            tracker.mark(pbx, epoch, first if control is not None else last, control)
+            self.tracker.mark(pbx, epoch, first if control is not None else last, control)
             if self._markers == 0:
                 self._markers_done.set()
             return
-        if wire.is_control(subject):
-            body = self._control_body(msg)
-            if body is None:
-                return
-            new, gap = tracker.control(pbx, epoch, first, body)
+        item = _Item(pbx, epoch, first, last, control, msg)
+        if pbx in self._holds:
+            self._holds[pbx].items.append(item)
+            self._drain(pbx)
+        elif self.tracker.hole(pbx, epoch, first, control):
+            # numbers are missing: a publish retried after a NATS reconnect may be stored after later
+            # ones, so wait a moment for them before calling them lost
+            timer = asyncio.get_running_loop().call_later(self.reorder_window, self._expire, pbx)
+            self._holds[pbx] = _Hold([item], timer)
+        else:
+            self._process(item)
+
+    def _drain(self, pbx: str) -> None:
+        """Process what is held for ``pbx`` as far as nothing is missing before it."""
+        hold = self._holds[pbx]
+        items = hold.items
+        items.sort(key=_Item.key)
+        while items and not self.tracker.hole(pbx, items[0].epoch, items[0].first, items[0].control):
+            self._process(items.pop(0))
+        if not items:
+            hold.timer.cancel()
+            del self._holds[pbx]
+        elif len(items) > _MAX_HELD:
+            self._expire(pbx)
+
+    def _expire(self, pbx: str) -> None:
+        """The missing numbers did not come: what is held goes on, the loss reported as a gap."""
+        hold = self._holds.pop(pbx, None)
+        if hold is None:
+            return
+        hold.timer.cancel()
+        for item in sorted(hold.items, key=_Item.key):
+            self._process(item)
+
+    def _process(self, item: _Item) -> None:
+        tracker = self.tracker
+        pbx, control = item.pbx, item.control
+        if control is not None:
+            new, gap = tracker.control(pbx, item.epoch, item.first, control)
             if gap is not None:
                 self.emit_event("ami_gap", gap)
             if new:
-                self.emit_event("ami_control", body)
-                if body.get("type") == "connected" and self.state == "connected":
-                    self.emit_event("ami_login", True, body)
+                self.emit_event("ami_control", control)
+                kind = control.get("type")
+                if self.state == "connected" and (kind == "connected" or (gap is not None and kind == "dropped")):
+                    if kind == "connected":
+                        self.emit_event("ami_login", True, control)
                     self._resync(pbx)
             self._release(pbx)
-            self._processed(msg)
+            self._processed(item.msg)
             return
-        skip, gap = tracker.events(pbx, epoch, first, last)
+        first, last = item.first, item.last
+        skip, gap = tracker.events(pbx, item.epoch, first, last)
         count = last - first + 1
         if skip >= count:
-            self._processed(msg)
+            self._processed(item.msg)
             return
         try:
-            data = json.loads(msg.data)
+            data = json.loads(item.msg.data)
         except ValueError:
-            self._bad(subject, "not JSON")
+            self._bad(item.msg.subject, "not JSON")
             return
         frames: list[Frame] = data if data.__class__ is list else [data]
         if len(frames) != count:
-            self._bad(subject, f"{len(frames)} frames for numbers {first}-{last}")
+            self._bad(item.msg.subject, f"{len(frames)} frames for numbers {first}-{last}")
         if skip:
             frames = frames[skip:]
         for frame in frames:
             frame["identifier"] = pbx
         if gap is not None:
             self.emit_event("ami_gap", gap)
-        counts["frames"] += len(frames)
+        self._counts["frames"] += len(frames)
         self.deliver(frames)
         streams = self._streams
         if streams:
@@ -344,7 +414,7 @@ class RemoteAmi(Emitter):
             self._resync(pbx)
         if self._held:
             self._release(pbx)
-        self._processed(msg)
+        self._processed(item.msg)
 
     def _control_body(self, msg: Msg) -> dict[str, Any] | None:
         try:
@@ -362,7 +432,7 @@ class RemoteAmi(Emitter):
             logger.warning("a message on %s is not in the relay's format (%s): skipped", subject, why)
 
     def _processed(self, msg: Msg) -> None:
-        if self.durable is not None:
+        if self.durable is not None:  # AckAll: acknowledging this acknowledges what came before it
             self._to_ack = msg
             self._unacked += 1
             if self._unacked >= self._batch // 2:
@@ -374,6 +444,8 @@ class RemoteAmi(Emitter):
             await self._ack_now()
 
     async def _ack_now(self) -> None:
+        if self._holds:  # messages before the last processed one still wait: not acknowledged yet
+            return
         msg, self._to_ack = self._to_ack, None
         self._unacked = 0
         if msg is not None and self._puller is not None:

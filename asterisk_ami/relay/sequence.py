@@ -4,7 +4,10 @@ Rules (README "Many PBXes: the relay", the gap rules):
 
 * per PBX the position is (epoch, the last number delivered); a message wholly at or before it is a
   duplicate (a retried publish, a redelivery) and is dropped, one partly after it delivers the rest;
-* a number that skips within an epoch is a gap ``skipped`` with the range lost;
+* a number that skips within an epoch is a gap ``skipped`` with the range lost (a consumer waits a moment
+  for the missing numbers first: a publish retried after a NATS reconnect can be stored after later ones);
+* a ``dropped`` control message (the relay's buffer was full, or a frame too large for NATS) is a gap
+  ``dropped`` with the range lost, at once;
 * a new epoch is a gap ``reconnect``: what Asterisk sent between the two AMI sessions was never
   numbered, so its range is unknown; the ``connected`` message says where the relay's previous epoch
   ended and whether Asterisk restarted, and the gap carries it (one gap per new epoch);
@@ -22,9 +25,10 @@ from typing import Any
 class Gap:
     """Frames of ``pbx`` this consumer did not get, and will not.
 
-    ``reason`` is ``'skipped'`` (numbers ``first``..``last`` of ``epoch`` are missing: dropped by a relay
-    whose buffer was full, expired from the stream, or reordered) or ``'reconnect'`` (a new epoch: the
-    range between the sessions is unknown, ``first`` and ``last`` are None). For a reconnect,
+    ``reason`` is ``'dropped'`` (the relay dropped numbers ``first``..``last`` of ``epoch``: its buffer was
+    full while NATS did not keep up, or a frame was larger than a NATS message), ``'skipped'`` (those
+    numbers never came, nor did a reason) or ``'reconnect'`` (a new epoch: the range between the sessions
+    is unknown, ``first`` and ``last`` are None). For a reconnect,
     ``previous_epoch``/``previous_seq`` are where this consumer was, ``previous_last_seq`` where the
     relay says that epoch ended (None when it does not say), and ``asterisk_restarted`` what the relay
     found out from ``CoreStatus`` (None: unknown).
@@ -63,6 +67,9 @@ class Position:
     seen: set[str] = field(default_factory=set)  # control types seen in this epoch
 
 
+_SESSION = frozenset({"connected", "disconnected"})  # control messages about the AMI session
+
+
 class Tracker:
     def __init__(self) -> None:
         self.positions: dict[str, Position] = {}
@@ -78,12 +85,11 @@ class Tracker:
             if epoch != pos.epoch:
                 pos.seen = set()
             pos.epoch, pos.seq = epoch, seq
-        if control is not None and epoch >= pos.epoch:
-            kind = control.get("type")
+        if control is not None and epoch >= pos.epoch and control.get("type") in _SESSION:
+            kind = str(control.get("type"))
             pos.connected = kind == "connected"
             pos.control = control
-            if isinstance(kind, str):
-                pos.seen.add(kind)
+            pos.seen.add(kind)
 
     def events(self, pbx: str, epoch: int, first: int, last: int) -> tuple[int, Gap | None]:
         """A message with frames ``first``..``last`` of ``epoch``: (how many of its first frames were
@@ -114,11 +120,15 @@ class Tracker:
     def control(self, pbx: str, epoch: int, seq: int, body: dict[str, Any]) -> tuple[bool, Gap | None]:
         """A control message: (whether it is new, the gap it reveals or None)."""
         kind = str(body.get("type"))
+        session = kind in _SESSION
         pos = self.positions.get(pbx)
         if pos is None:
-            self.positions[pbx] = Position(pbx, epoch, seq, kind == "connected", body, {kind})
+            if session:
+                self.positions[pbx] = Position(pbx, epoch, seq, kind == "connected", body, {kind})
+            else:
+                self.positions[pbx] = Position(pbx, epoch, seq)
             return True, None
-        if epoch < pos.epoch or (epoch == pos.epoch and kind in pos.seen):
+        if epoch < pos.epoch or (epoch == pos.epoch and (kind in pos.seen if session else seq <= pos.seq)):
             self.duplicates += 1
             return False, None
         gap = None
@@ -141,15 +151,33 @@ class Tracker:
                 restarted if isinstance(restarted, bool) else None,
             )
             pos.epoch, pos.seq, pos.seen = epoch, seq, set()
-        elif seq > pos.seq:  # disconnected, naming frames this consumer did not get
-            gap = Gap(pbx, epoch, pos.seq + 1, seq, "skipped")
+        elif seq > pos.seq:  # dropped or disconnected, naming frames this consumer did not get
+            gap = Gap(pbx, epoch, pos.seq + 1, seq, "dropped" if kind == "dropped" else "skipped")
             pos.seq = seq
-        pos.seen.add(kind)
-        pos.connected = kind == "connected"
-        pos.control = body
+        if session:
+            pos.seen.add(kind)
+            pos.connected = kind == "connected"
+            pos.control = body
         if gap is not None:
             self.gaps += 1
         return True, gap
+
+    def hole(self, pbx: str, epoch: int, first: int, control: dict[str, Any] | None) -> bool:
+        """Whether a message would leave numbers missing that may still come (a retried publish stored
+        late): events past the next number, ``disconnected`` past the last one, or a ``connected`` whose
+        previous epoch is ours and ended past where this consumer is."""
+        pos = self.positions.get(pbx)
+        if pos is None:
+            return False
+        if control is None:
+            return epoch == pos.epoch and first > pos.seq + 1
+        kind = control.get("type")
+        if kind == "disconnected":
+            return epoch == pos.epoch and first > pos.seq
+        if kind == "connected" and epoch > pos.epoch and control.get("previous_epoch") == pos.epoch:
+            last = control.get("previous_last_seq")
+            return isinstance(last, int) and last > pos.seq
+        return False
 
     def reached(self, pbx: str, epoch: int, seq: int) -> bool | None:
         """Whether the consumer is at or past (epoch, seq) of ``pbx``; None when it is past that epoch."""

@@ -139,6 +139,16 @@ class NatsServer:
             process.kill()
             process.wait()
 
+    def pause(self) -> None:
+        """SIGSTOP: the server holds its connections open and answers nothing (a hung server)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def restart(self, *, kill: bool = False) -> None:
         """Stop (``kill``: with SIGKILL) and start again on the same port with the same store."""
         self.kill() if kill else self.stop()

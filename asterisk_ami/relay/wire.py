@@ -100,9 +100,10 @@ def event_headers(pbx: str, epoch: int, first: int, last: int) -> dict[str, str]
     }
 
 
-def control_headers(pbx: str, epoch: int, seq: int, kind: str) -> dict[str, str]:
+def control_headers(pbx: str, epoch: int, seq: int, name: str) -> dict[str, str]:
+    """``name``: the message id's last part (the control type, ``dropped-<first>`` for a drop)."""
     e = str(epoch)
-    return {H_MSG_ID: f"{pbx}:{e}:{kind}", H_VERSION: VERSION, H_PBX: pbx, H_EPOCH: e, H_SEQ: str(seq)}
+    return {H_MSG_ID: f"{pbx}:{e}:{name}", H_VERSION: VERSION, H_PBX: pbx, H_EPOCH: e, H_SEQ: str(seq)}
 
 
 def encode(value: Any) -> bytes:

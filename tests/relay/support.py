@@ -66,9 +66,9 @@ def nats_server_fixture() -> Iterator[NatsServer]:
         server.close()
 
 
-def fake_pbx(started: str = STARTED, **options: Any) -> FakeAsterisk:
+def fake_pbx(started: str = STARTED, secret: str = SECRET, **options: Any) -> FakeAsterisk:
     """A FakeAsterisk that answers CoreStatus as Asterisk does, started."""
-    fake = FakeAsterisk(accounts={"admin": SECRET}, **options)
+    fake = FakeAsterisk(accounts={"admin": secret}, **options)
     day, _, clock = started.partition(" ")
     fake.respond("CoreStatus", {"Response": "Success", "CoreStartupDate": day, "CoreStartupTime": clock})
     return fake.start()
