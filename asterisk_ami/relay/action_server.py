@@ -20,7 +20,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from ..actions import ActionResult
-from ..errors import AmiError, InvalidMessageError, NotConnectedError
+from ..errors import ActionError, AmiError, InvalidMessageError, NotConnectedError
 from . import wire
 from .errors import ActionNotAllowedError, RelayError
 from .link import spawn
@@ -103,6 +103,8 @@ class ActionServer:
             reply = wire.result_reply(result, action_id)
             self.served += 1
         except AmiError as exc:
+            if isinstance(exc, ActionError) and not isinstance(exc, ActionNotAllowedError):
+                self.served += 1  # answered by Asterisk, with an error
             reply = wire.error_reply(exc, action_id)
         after = record[0] if record[0] is not None else relay.outbox.seq
         headers = {wire.H_PBX: relay.name, wire.H_EPOCH: str(relay.outbox.epoch), wire.H_AFTER_SEQ: str(after)}

@@ -95,6 +95,7 @@ class Outbox:
         self.epoch = 0
         self.seq = 0  # the last number given in this epoch
         self.batch: list[Frame] = []
+        self.batch_first = 0  # the number of the batch's first frame
         self.pending: deque[Message] = deque()
         self.inflight: deque[Message] = deque()
         self.frames_held = 0
@@ -163,6 +164,8 @@ class Outbox:
         self.frames_in += 1
         self.frames_held += 1
         batch = self.batch
+        if not batch:
+            self.batch_first = self.seq
         batch.append(frame)
         if len(batch) >= self.batch_frames:
             self.close_batch()
@@ -199,7 +202,7 @@ class Outbox:
         if not batch:
             return
         self.batch = []
-        self._encode(batch, self.seq - len(batch) + 1)
+        self._encode(batch, self.batch_first)
 
     def _encode(self, frames: list[Frame], first: int) -> None:
         last = first + len(frames) - 1

@@ -127,11 +127,14 @@ class Collector:
         return [c for c in self.controls if c["pbx"] == pbx and c["type"] == "connected"]
 
 
-def push_numbered(fake: FakeAsterisk, start: int, count: int, per_second: float | None = None) -> None:
-    """UserEvents numbered ``start``.. (header N), optionally paced."""
+def push_numbered(
+    fake: FakeAsterisk, start: int, count: int, per_second: float | None = None, pad: int = 0
+) -> None:
+    """UserEvents numbered ``start``.. (header N), optionally paced, with ``pad`` bytes more each."""
     began = time.monotonic()
+    extra = {"Pad": "x" * pad} if pad else {}
     for i in range(start, start + count):
-        fake.push_event("UserEvent", UserEvent="numbered", N=str(i))
+        fake.push_event("UserEvent", UserEvent="numbered", N=str(i), **extra)
         if per_second is not None:
             ahead = (i - start + 1) / per_second - (time.monotonic() - began)
             if ahead > 0:
