@@ -127,9 +127,7 @@ class Collector:
         return [c for c in self.controls if c["pbx"] == pbx and c["type"] == "connected"]
 
 
-def push_numbered(
-    fake: FakeAsterisk, start: int, count: int, per_second: float | None = None, pad: int = 0
-) -> None:
+def push_numbered(fake: FakeAsterisk, start: int, count: int, per_second: float | None = None, pad: int = 0) -> None:
     """UserEvents numbered ``start``.. (header N), optionally paced, with ``pad`` bytes more each."""
     began = time.monotonic()
     extra = {"Pad": "x" * pad} if pad else {}

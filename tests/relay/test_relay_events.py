@@ -118,17 +118,17 @@ def test_nats_server_restarted_mid_stream_keeps_what_was_acknowledged_and_stores
     nats_server: NatsServer,
 ) -> None:
     fake = fake_pbx()
-    n = 40_000
+    n = 30_000
 
     async def main() -> None:
         async with Relay(relay_config(nats_server, {"p1": fake}, ack_timeout=0.3)) as relay:
             pbx = relay.pbxes["p1"]
             await until(lambda: pbx.outbox.messages_acked >= 2, 10, "connected and FullyBooted stored")
-            pusher = threading.Thread(target=push_numbered, args=(fake, 0, n))  # as fast as it goes
+            pusher = threading.Thread(target=push_numbered, args=(fake, 0, n, 10_000.0))  # for 3 s
             pusher.start()
             await until(lambda: pbx.outbox.frames_acked > 5000, 20, "a part of the stream stored")
             await in_thread(lambda: nats_server.restart(kill=True))  # SIGKILL, then the same store again
-            await until(lambda: pbx.outbox.frames_acked > 20_000, 20, "more of the stream stored")
+            await until(lambda: pbx.outbox.frames_acked > 15_000, 20, "more of the stream stored")
             # hung (SIGSTOP) past the acknowledgement timeout: what was in flight is sent again, and when the
             # server goes on it gets both copies of those messages
             retried = pbx.outbox.retries
