@@ -219,7 +219,7 @@ def parse_pbx(name: str, url: str, *, env: Mapping[str, str] | None = None, **op
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RelayConfig:
     """Everything a :class:`~asterisk_ami.relay.Relay` needs. Sizes are bytes, durations seconds.
 
@@ -291,6 +291,12 @@ class RelayConfig:
                 raise RelayConfigError(f"{what} must be positive")
         if self.duplicate_window <= 0:
             raise RelayConfigError("duplicate_window must be positive")
+
+    def __repr__(self) -> str:
+        pbxes = ", ".join(f"{p.name}={p.url}" for p in self.pbxes)
+        return (
+            f"RelayConfig(nats={self.nats_urls}, stream={self.stream!r}, on_stall={self.on_stall!r}, pbxes=[{pbxes}])"
+        )
 
     def pbx(self, name: str) -> PbxConfig:
         for p in self.pbxes:
