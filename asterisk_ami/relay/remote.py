@@ -564,16 +564,16 @@ class RemoteAmi(Emitter):
         if result is None:  # an answer with no frames: a timeout, a refusal by the relay
             logger.debug("send() to %s: %s", pbx, error)
             return
+        frames = wire.reply_frames(result)
+        for frame in frames:
+            frame["identifier"] = pbx
         if callback is not None:
             try:
-                returned = callback(dict(result))
+                returned = callback(dict(frames[0]))
                 if returned is not None:
                     self.handler_returned(callback, returned)
             except Exception as exc:
                 self.handler_failed(callback, exc)
-        frames = wire.reply_frames(result)
-        for frame in frames:
-            frame["identifier"] = pbx
         self._held.setdefault(pbx, []).append((epoch, after, frames))
         self._release(pbx)
 
