@@ -156,7 +156,7 @@ class Outbox:
     def add(self, frame: Frame) -> bool:
         """One event frame, numbered now. False when it was dropped (full, ``drop`` mode)."""
         self.seq += 1
-        if self.drop and self.full:
+        if self.drop and (self.frames_held >= self.buffer_frames or self.bytes_held >= self.buffer_bytes):
             self._drop(self.seq, "buffer full")
             return False
         if self.dropping:

@@ -73,8 +73,9 @@ class PbxRelay:
         self.logins = 0
         self._banner: str | None = None
         self._wake = asyncio.Event()
-        self._room = asyncio.Event()
+        self._room = asyncio.Event()  # on_stall='block': set while the outbox has room
         self._room.set()
+        self._blocking = config.on_stall == "block"
         self._flush_timer: asyncio.TimerHandle | None = None
         self._resend = False
         self._generation = 0
@@ -173,11 +174,11 @@ class PbxRelay:
             return
         if dropping:
             self._drops_logged()
-        if outbox.full:
+        if self._blocking and outbox.full:
             self._room.clear()
-        if outbox.pending:
-            self._kick()
-        if outbox.batch and self._flush_timer is None:
+        if not outbox.batch:  # this frame closed a batch: the publisher has work
+            self._wake.set()
+        elif self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(self.config.batch_delay, self._flush_batch)
 
     def _flush_batch(self) -> None:
