@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import nats.errors
@@ -57,8 +57,10 @@ class ActionServer:
                     logger.warning("PBX %s: cannot serve %s: %s", self.relay.name, self.subject, exc)
             elif not want and self._sub is not None:
                 sub, self._sub = self._sub, None
-                with contextlib.suppress(nats.errors.Error, OSError):
-                    await sub.unsubscribe()
+                # drained, not dropped: a request already on its way is still answered (NotConnectedError)
+                drain: Callable[[], Awaitable[None]] = sub.drain  # untyped in nats-py
+                with contextlib.suppress(nats.errors.Error, OSError, asyncio.TimeoutError):
+                    await drain()
 
     async def stop(self) -> None:
         await self.sync()

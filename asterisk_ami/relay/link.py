@@ -177,14 +177,21 @@ class NatsLink:
 
 
 async def wait_or(event: asyncio.Event, timeout: float | None) -> bool:
-    """Wait for ``event`` up to ``timeout`` seconds (None: forever); True when it is set."""
+    """Wait for ``event`` up to ``timeout`` seconds (None: forever); True when it is set.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it can swallow a cancellation that comes as the event is
+    set, and a task that loops on it then never ends."""
     if event.is_set():
         return True
+    if timeout is None:
+        await event.wait()
+        return True
+    waiter = asyncio.ensure_future(event.wait())
     try:
-        await asyncio.wait_for(event.wait(), timeout)
-    except asyncio.TimeoutError:
-        return False
-    return True
+        done, _ = await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+    return bool(done)
 
 
 def _describe(exc: BaseException) -> str:

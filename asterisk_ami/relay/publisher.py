@@ -116,9 +116,8 @@ class PbxRelay:
             logger.warning("PBX %s: stopped with %d frame(s) not acknowledged by NATS", self.name, held)
         for task in list(self._tasks):
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
 
     async def _session_loop(self) -> None:
         """Keep the AMI session up; a refused login is tried again after ``login_retry`` seconds (the
@@ -285,7 +284,7 @@ class PbxRelay:
     async def _publish_loop(self) -> None:
         outbox = self.outbox
         link = self.link
-        while True:
+        while True:  # until stop() cancels it, after the last control message went out
             if not link.up.is_set():
                 await link.up.wait()
             if self._generation != link.generation or self._resend:
