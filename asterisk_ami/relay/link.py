@@ -23,6 +23,7 @@ from .errors import RelayError
 from .wire import stream_subjects
 
 logger = logging.getLogger("asterisk_ami.relay")
+MIN_SERVER = (2, 10)  # the oldest nats-server the relay and RemoteAmi work with (tested: 2.10.26, 2.15.1)
 
 
 def connect_options(
@@ -100,6 +101,18 @@ class NatsLink:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        version = self.nc.connected_server_version
+        try:
+            too_old = (version.major, version.minor) < MIN_SERVER
+        except ValueError:  # not a release number (a development build): let it try
+            too_old = False
+        if too_old:
+            self._closing = True
+            await self.nc.close()
+            raise RelayError(
+                f"nats-server {version.major}.{version.minor}.{version.patch} at {servers} is too old: the relay needs {MIN_SERVER[0]}.{MIN_SERVER[1]} "
+                "or later (consumer filters and last-message lookups by wildcard)"
+            )
         self.js = self.nc.jetstream(publish_async_max_pending=max_pending)
         self.up.set()
         logger.info("connected to NATS at %s", servers)

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("nats", reason="the relay's tests need nats-py (pip install -e '.[dev]')")
+
 from asterisk_ami import ActionError, NotConnectedError
 from asterisk_ami.errors import ActionTimeoutError
 from asterisk_ami.relay import ActionNotAllowedError, Relay, RelayConfig, RemoteAmi, parse_pbx

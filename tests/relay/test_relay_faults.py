@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+pytest.importorskip("nats", reason="the relay's tests need nats-py (pip install -e '.[dev]')")
+
 from asterisk_ami.relay import Relay, RemoteAmi
 from asterisk_ami.relay.testing import NatsServer, process_rss_mb
 

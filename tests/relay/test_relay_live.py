@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("nats", reason="the relay's tests need nats-py (pip install -e '.[dev]')")
+
 from asterisk_ami.live import LiveState
 from asterisk_ami.relay import Relay, RemoteAmi
 from asterisk_ami.relay.testing import NatsServer
