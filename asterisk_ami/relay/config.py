@@ -32,39 +32,44 @@ ON_STALL = ("block", "drop")
 DEFAULT_MAX_AGE = 7 * 86400.0
 DEFAULT_MAX_BYTES = 1024**3
 DEFAULT_DUPLICATE_WINDOW = 120.0
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3}
+_UNITS: dict[str, float] = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+}
 _UNITS.update({"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4, "t": 1000**4, "tb": 1000**4})
 _SECONDS = {"": 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_size(value: object, what: str) -> int:
-    """``10GiB``, ``512MB``, ``1000`` (bytes) -> bytes; 0 means no limit."""
+def _amount(value: object, units: dict[str, float], what: str, example: str) -> float:
+    """A number with an optional unit of ``units`` (a plain number: the unit ``""``), never negative."""
     if isinstance(value, bool):
-        raise RelayConfigError(f"{what}: expected a size such as 512MB or 10GiB")
-    if isinstance(value, int):
-        number, unit = float(value), ""
-    else:
-        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
-        if match is None or match.group(2).lower() not in _UNITS:
-            raise RelayConfigError(f"{what}: expected a size such as 512MB or 10GiB")
-        number, unit = float(match.group(1)), match.group(2).lower()
-    return int(number * _UNITS[unit])
-
-
-def parse_duration(value: object, what: str) -> float:
-    """``7d``, ``24h``, ``30m``, ``90s``, ``250ms`` or a number of seconds -> seconds; 0 means no limit."""
-    if isinstance(value, bool):
-        raise RelayConfigError(f"{what}: expected a duration such as 90s, 30m, 24h or 7d")
+        raise RelayConfigError(f"{what}: expected {example}")
     if isinstance(value, int | float):
         number, unit = float(value), ""
     else:
         match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
-        if match is None or match.group(2).lower() not in _SECONDS:
-            raise RelayConfigError(f"{what}: expected a duration such as 90s, 30m, 24h or 7d")
+        if match is None or match.group(2).lower() not in units:
+            raise RelayConfigError(f"{what}: expected {example}")
         number, unit = float(match.group(1)), match.group(2).lower()
     if number < 0:
         raise RelayConfigError(f"{what}: must not be negative")
-    return number * _SECONDS[unit]
+    return number * units[unit]
+
+
+def parse_size(value: object, what: str) -> int:
+    """``10GiB``, ``512MB``, ``1000`` (bytes) -> bytes; 0 means no limit."""
+    return int(_amount(value, _UNITS, what, "a size such as 512MB or 10GiB"))
+
+
+def parse_duration(value: object, what: str) -> float:
+    """``7d``, ``24h``, ``30m``, ``90s``, ``250ms`` or a number of seconds -> seconds; 0 means no limit."""
+    return _amount(value, _SECONDS, what, "a duration such as 90s, 30m, 24h or 7d")
 
 
 def redact_url(url: str) -> str:

@@ -6,8 +6,10 @@ nats-py is used through its public API; its own error output goes to the ``aster
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,6 +66,8 @@ class NatsLink:
         self.disconnects = 0
         self._on_reconnect = on_reconnect
         self._closing = False
+        self._failed: asyncio.Future[BaseException] | None = None  # connect(retry=False): the first failure
+        self._said = 0.0  # when a failed first connection was last logged
 
     def __repr__(self) -> str:
         servers = ", ".join(redact_url(s) for s in self.options.get("servers", []))
@@ -74,33 +78,40 @@ class NatsLink:
         return self.nc is not None and self.nc.is_connected
 
     async def connect(self, *, retry: bool = True, max_pending: int = 4000) -> None:
-        """Connect; with ``retry`` keep trying (with a capped delay) until it works or is cancelled."""
-        delay = 0.2
+        """Connect. nats-py keeps trying by itself (every second, forever: the same client then reconnects
+        for good); with ``retry`` this waits for it, saying why every attempt fails (at most every 30 s),
+        without it the first failure raises ``RelayError``."""
         servers = ", ".join(redact_url(s) for s in self.options.get("servers", []))
-        while True:
-            try:
-                self.nc = await nats.connect(
-                    **self.options,
-                    error_cb=self._error,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
-                    closed_cb=self._closed,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=1,
-                    connect_timeout=2,
-                    ping_interval=5,
-                    max_outstanding_pings=3,
-                    allow_reconnect=True,
-                )
-                break
-            except (OSError, asyncio.TimeoutError, nats.errors.Error) as exc:
-                if not retry:
-                    raise RelayError(f"cannot connect to NATS at {servers}: {_describe(exc)}") from None
-                logger.warning(
-                    "cannot connect to NATS at %s (%s); trying again in %.1f s", servers, _describe(exc), delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        loop = asyncio.get_running_loop()
+        self._failed = None if retry else loop.create_future()
+        self._said = 0.0
+        connecting = asyncio.ensure_future(
+            nats.connect(
+                **self.options,
+                error_cb=self._error,
+                disconnected_cb=self._disconnected,
+                reconnected_cb=self._reconnected,
+                closed_cb=self._closed,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                connect_timeout=2,
+                ping_interval=5,
+                max_outstanding_pings=3,
+                allow_reconnect=True,
+            )
+        )
+        failed = self._failed
+        if failed is not None:
+            waiting: set[asyncio.Future[Any]] = {connecting, failed}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if not connecting.done():
+                connecting.cancel()
+                with contextlib.suppress(BaseException):
+                    await connecting
+                reason = _describe(failed.result())
+                raise RelayError(f"cannot connect to NATS at {servers}: {reason}")
+        self.nc = await connecting
+        self._failed = None
         version = self.nc.connected_server_version
         try:
             too_old = (version.major, version.minor) < MIN_SERVER
@@ -109,9 +120,11 @@ class NatsLink:
         if too_old:
             self._closing = True
             await self.nc.close()
+            found = f"{version.major}.{version.minor}.{version.patch}"
+            needed = f"{MIN_SERVER[0]}.{MIN_SERVER[1]}"
             raise RelayError(
-                f"nats-server {version.major}.{version.minor}.{version.patch} at {servers} is too old: the relay needs {MIN_SERVER[0]}.{MIN_SERVER[1]} "
-                "or later (consumer filters and last-message lookups by wildcard)"
+                f"nats-server {found} at {servers} is too old: the relay needs {needed} or later "
+                "(consumer filters and last-message lookups by wildcard)"
             )
         self.js = self.nc.jetstream(publish_async_max_pending=max_pending)
         self.up.set()
@@ -129,6 +142,18 @@ class NatsLink:
 
     async def _error(self, exc: Exception) -> None:
         if self._closing:
+            return
+        if self.nc is None:  # still connecting for the first time
+            failed = self._failed
+            if failed is not None:
+                if not failed.done():
+                    failed.set_result(exc)
+                return
+            now = time.monotonic()
+            if now - self._said >= 30:
+                self._said = now
+                servers = ", ".join(redact_url(s) for s in self.options.get("servers", []))
+                logger.warning("cannot connect to NATS at %s (%s); trying again", servers, _describe(exc))
             return
         logger.debug("NATS: %s", _describe(exc))
 

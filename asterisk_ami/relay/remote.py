@@ -185,7 +185,20 @@ class RemoteAmi(Emitter):
     async def connect(self) -> None:
         """Connect to NATS, make (or resume) the consumer, and read where every PBX is; returns once the
         consumer is ready. A NATS server that cannot be reached raises ``RelayError``."""
+        if self.state != "disconnected":
+            logger.warning("connect() ignored: this RemoteAmi is already %s", self.state)
+            return
         self.state = "connecting"
+        try:
+            await self._connect()
+        except BaseException:
+            self.state = "disconnected"
+            if self._puller is not None:
+                await self._puller.close()
+            await self.link.close()
+            raise
+
+    async def _connect(self) -> None:
         await self.link.connect(retry=False)
         js = self.link.js
         assert js is not None

@@ -3,6 +3,7 @@ the control messages, a nats-server restarted mid-stream (issue 21, tests 1 and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from typing import Any
@@ -196,3 +197,29 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_a_relay_started_before_nats_waits_for_it(nats_server: NatsServer, caplog: pytest.LogCaptureFixture) -> None:
+    fake = fake_pbx()
+    nats_server.stop()
+
+    async def main() -> None:
+        relay = Relay(relay_config(nats_server, {"p1": fake}))
+        starting = asyncio.ensure_future(relay.start())
+        await until(lambda: "cannot connect to NATS" in caplog.text, 10, "the relay to say why it waits")
+        assert not starting.done()
+        await in_thread(nats_server.start)
+        await asyncio.wait_for(starting, 20)
+        try:
+            async with RemoteAmi(nats_server.url, pbx="p1") as remote:
+                seen = Collector(remote)
+                await until(lambda: remote.connected, 10, "connected")
+                await in_thread(push_numbered, fake, 0, 10)
+                await until(lambda: seen.numbers("p1") == list(range(10)), 10, "the events")
+        finally:
+            await relay.stop()
+
+    try:
+        run(main())
+    finally:
+        fake.close()

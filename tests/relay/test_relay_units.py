@@ -393,3 +393,20 @@ def test_relay_command_line_errors_are_usage_errors_and_hide_secrets(tmp_path: P
     assert done.code == 2 and "not JSON (line 1" in done.err and SECRET not in done.err
     done = run_cli("relay", "--pbx", "p1=ami://admin@h", "--allow", "p2=Ping", secret="s")
     assert done.code == 2 and "--allow" in done.err
+
+
+def test_remote_ami_without_a_nats_server_raises_and_stays_disconnected() -> None:
+    pytest.importorskip("nats")
+    from asterisk_ami.relay import RelayError, RemoteAmi
+
+    from ..helpers import free_port
+
+    async def main() -> None:
+        remote = RemoteAmi(f"nats://127.0.0.1:{free_port()}", pbx="p1")
+        with pytest.raises(RelayError, match="cannot connect to NATS"):
+            await remote.connect()
+        assert remote.state == "disconnected" and not remote.connected
+        with pytest.raises(ValueError, match="PBX name"):
+            RemoteAmi("nats://127.0.0.1:1", pbx="a.b")
+
+    run_async(main())
