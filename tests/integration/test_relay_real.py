@@ -179,3 +179,18 @@ def test_an_asterisk_restart_is_reported_as_one(
             live.close()
 
     run(main(), 120)
+
+
+def test_the_relay_over_tls_to_asterisk(asterisk_server: AsteriskServer, nats_server: NatsServer) -> None:
+    if asterisk_server.tls_port is None or asterisk_server.cafile is None:
+        pytest.skip("the AMI server under test has no TLS listener")
+    creds = asterisk_server.accounts.admin
+    url = f"amis://{creds.username}@localhost:{asterisk_server.tls_port}?cafile={asterisk_server.cafile}"
+    relay_config = RelayConfig(nats=(nats_server.url,), pbxes=(parse_pbx("tls", url, secret=creds.secret),))
+
+    async def main() -> None:
+        async with Relay(relay_config), RemoteAmi(nats_server.url, pbx="tls") as remote:
+            await until(lambda: remote.connected, TIMEOUT, "the relay's TLS session")
+            assert (await remote.request({"Action": "Ping"}))["ping"] == "Pong"
+
+    run(main(), 60)

@@ -223,3 +223,49 @@ def test_a_relay_started_before_nats_waits_for_it(nats_server: NatsServer, caplo
         run(main())
     finally:
         fake.close()
+
+
+def test_the_relay_command_with_a_config_file(nats_server: NatsServer, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    fake = fake_pbx(secret="file-Secret-99")
+    config = tmp_path / "relay.json"
+    config.write_text(
+        json.dumps(
+            {
+                "nats": nats_server.url,
+                "stream": "FLEET",
+                "max_age": "1h",
+                "pbxes": {"p1": {"url": f"ami://admin@{fake.host}:{fake.port}", "secret": "file-Secret-99"}},
+            }
+        )
+    )
+    log = tmp_path / "relay.log"
+
+    async def main() -> None:
+        with open(log, "wb") as out:
+            relay = subprocess.Popen(
+                [sys.executable, "-m", "asterisk_ami", "relay", "--config", str(config), "--stats", "0.2"],
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+            )
+        try:
+            async with RemoteAmi(nats_server.url, pbx="p1", stream="FLEET") as remote:
+                seen = Collector(remote)
+                await until(lambda: remote.connected, 20, "connected")
+                await in_thread(push_numbered, fake, 0, 20)
+                await until(lambda: seen.numbers("p1") == list(range(20)), 10, "the events")
+                await until(lambda: "21 frames, 21 acked" in log.read_text(), 10, "a stats line")
+        finally:
+            relay.terminate()
+            assert relay.wait(15) == 0
+        text = log.read_text()
+        assert "file-Secret-99" not in text
+        assert "relaying 1 PBX(es) into the stream FLEET" in text and "relay stopped" in text
+
+    try:
+        run(main())
+    finally:
+        fake.close()
