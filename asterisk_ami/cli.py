@@ -38,6 +38,7 @@ from .errors import ActionError, AmiError, InvalidMessageError
 from .filters import name_filter
 from .patterns import EventMatcher
 from .protocol import add_value, normalize_key
+from .relay.cli import RELAY_HELP, cmd_relay, relay_arguments  # loads no NATS code until the relay runs
 from .sync import AsteriskAmi
 
 # the connection's helpers under the names they had when they lived here (subcommands call them so)
@@ -450,6 +451,7 @@ SUBCOMMANDS: list[Subcommand] = [
         _demo_arguments,
         connects=False,
     ),
+    Subcommand("relay", RELAY_HELP, cmd_relay, relay_arguments, connects=False),
 ]
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {c.name: c.run for c in SUBCOMMANDS}
 

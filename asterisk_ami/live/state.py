@@ -130,9 +130,12 @@ class LiveState(Registrations, EventEmitter):
             self._start_check()
 
     def _login_actions(self) -> list[dict[str, str]]:
-        options = self.ami.options
+        # a client's account (a RemoteAmi has none of its own: the relay's account is not known here)
+        options = getattr(self.ami, "options", None)
+        username = getattr(options, "username", None)
+        events = getattr(options, "events", True)
         # no changes yet: the lists are only asked for (and what the account reads)
-        self.model.login(time.time(), username=options.username, events=options.events)
+        self.model.login(time.time(), username=username, events=events)
         return self.model.take_outbox()
 
     def _on_close(self, had_error: bool) -> None:
