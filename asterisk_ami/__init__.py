@@ -23,6 +23,7 @@ from .options import AmiOptions
 from .protocol import AmiProtocol, Frame
 
 __version__ = "0.1.0"
+"""This release's version (the distribution ``asterisk-ami-client``)."""
 
 __all__ = [
     "ActionError",
