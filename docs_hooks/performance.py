@@ -61,6 +61,10 @@ def chart_rows(results: dict[str, Any]) -> list[tuple[str, float]]:
     return out
 
 
+def _label(scenario: str, room: int = 72) -> str:
+    return scenario if len(scenario) <= room else scenario[: room - 1] + "…"
+
+
 def _colour(scenario: str) -> str:
     if scenario.startswith("baseline"):
         return "#9e9e9e"
@@ -89,7 +93,7 @@ def chart(results: dict[str, Any]) -> str:
     for i, (scenario, ratio) in enumerate(rows):
         y = top + i * row_h
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{escape(scenario[:70])}</text>'
+            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{escape(_label(scenario))}</text>'
             f'<rect x="{label_w}" y="{y + 4}" width="{ratio * scale:.1f}" height="{row_h - 8}" '
             f'fill="{_colour(scenario)}"/>'
             f'<text x="{label_w + ratio * scale + 4:.1f}" y="{y + 16}">{ratio:.2f}x</text>'

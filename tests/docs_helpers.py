@@ -62,16 +62,22 @@ def build_site(site_dir: Path) -> None:
         pytest.fail(f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}")
 
 
-@pytest.fixture(scope="session")
-def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built site's directory (from ``ASTERISK_AMI_DOCS_SITE``, or built now)."""
+_built: list[Path] = []
+
+
+def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built site's directory: ``ASTERISK_AMI_DOCS_SITE``, or built now, once per test run.
+
+    Each docs test module has a ``site`` fixture that calls this."""
     require_docs_extra()
     given = os.environ.get("ASTERISK_AMI_DOCS_SITE")
     if given and (Path(given) / "index.html").is_file():
         return Path(given)
-    site = tmp_path_factory.mktemp("site")
-    build_site(site)
-    return site
+    if not _built:
+        site = tmp_path_factory.mktemp("site")
+        build_site(site)
+        _built.append(site)
+    return _built[0]
 
 
 @dataclass(frozen=True)
