@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .docs_helpers import ROOT, site_dir
+from .docs_helpers import ROOT, require_docs_extra, site_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 # without these Chromium phones home (updates, sync, field trials) and can stall with no network
@@ -63,6 +63,7 @@ def served_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A Playwright browser context on Debian's Chromium, with a fresh profile."""
+    require_docs_extra()  # no site to look at without it (the version matrix installs only "test")
     if not CHROMIUM.is_file():
         _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     try:
