@@ -16,6 +16,9 @@ Examples: every ```` ```python ```` block of ``docs/`` is preceded by a marker s
 * ``compile``: needs what a test cannot have (a web framework, a real PBX): compiled, and every name it
   imports from ``asterisk_ami`` must exist.
 
+The examples inside the docstrings that the API reference shows are compiled and their imports checked
+(tests/test_docs_examples.py); they are fragments, not programs.
+
 ``expect`` is text the example must print; ``service`` marks one that runs until stopped: once
 ``expect`` is printed it gets SIGTERM and must then exit cleanly. A block without a marker fails the
 test, so no example can silently go unrun.

@@ -73,6 +73,7 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _hooks() -> Any:
+    require_docs_extra()  # the hooks import mkdocs
     sys.path.insert(0, str(ROOT))
     try:
         return importlib.import_module("docs_hooks.api_pages"), importlib.import_module("docs_hooks.cli_reference")
