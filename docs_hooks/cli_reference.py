@@ -60,7 +60,9 @@ def _argument_row(action: argparse.Action) -> str:
     default = action.default
     shown = (
         ""
-        if default in (None, False, [], argparse.SUPPRESS) or isinstance(action, argparse._VersionAction)
+        # by identity: 0 is a default worth showing, though 0 == False
+        if default is None or default is False or default == [] or default == argparse.SUPPRESS
+        or isinstance(action, argparse._VersionAction)
         else f"`{default}`"
     )
     if action.choices and not isinstance(action, argparse._SubParsersAction):

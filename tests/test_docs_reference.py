@@ -209,6 +209,7 @@ def test_the_cli_reference_picks_up_a_new_subcommand_and_option() -> None:
     assert "## `asterisk-ami relay`" in markdown and "A subcommand added later." in markdown
     assert "### `asterisk-ami relay serve`" in markdown
     assert "| `--listen` `LISTEN` | where to listen | `127.0.0.1:4222` |" in markdown
+    assert "| `--count` `COUNT` | exit 0 after this many events (0: run until Ctrl-C) | `0` |" in markdown
 
 
 def _first_column(page: Path) -> set[str]:
