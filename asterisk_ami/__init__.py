@@ -43,6 +43,7 @@ from .session_events import (
 from .sync import AsteriskAmi, EventStream
 
 __version__ = "0.1.0"
+"""This release's version (the distribution ``asterisk-ami-client``)."""
 
 __all__ = [
     "ActionError",

@@ -47,19 +47,24 @@ class ActionResult(dict[str, str | list[str]]):
     def __init__(self, response: Frame) -> None:
         super().__init__(response)
         self.events: list[Frame] = []
+        """The events of an event list, in order (empty for other actions)."""
         self.complete: Frame | None = None
+        """The event that closed the list (``EventList: Complete``), or None."""
         self.output: list[str] = _as_lines(response.get("output"))
+        """``Command`` output lines, from either Asterisk format; always a list."""
 
     @property
     def response(self) -> Frame:
-        """The response frame as a plain dict."""
+        """The response frame as a plain ``dict`` (a copy)."""
         return dict(self)
 
     @property
     def ok(self) -> bool:
+        """False for ``Response: Error`` (which ``action()`` and ``request()`` raise as ``ActionError``)."""
         return str(self.get("response", "")).lower() != "error"
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"response": ..., "events": [...], "complete": ..., "output": [...]}``: JSON-ready data."""
         return {"response": dict(self), "events": self.events, "complete": self.complete, "output": self.output}
 
 

@@ -51,6 +51,7 @@ class OriginateResult:
 
     @classmethod
     def from_result(cls, result: ActionResult) -> OriginateResult:
+        """The outcome told by an ``ActionResult`` whose ``complete`` is the ``OriginateResponse``."""
         event = result.complete or {}
         try:
             reason = int(str(event.get("reason", "0")))

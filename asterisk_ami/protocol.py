@@ -45,7 +45,8 @@ from .messages import md5_key as md5_key
 from .messages import md5_login_message as md5_login_message
 
 Frame = dict[str, str | list[str]]
-"""One AMI frame as the library hands it out."""
+"""One AMI frame as the library hands it out: lower-cased keys without ``-``, ``str`` values, a ``list``
+of values for a key that repeats."""
 
 _CParse = Callable[[str, dict[str, str], str], tuple[list[Frame | str], int] | None]
 _c_parse_simple: _CParse | None
@@ -57,8 +58,8 @@ try:
 except ImportError:
     _c_parse_simple = None
 
-#: True when the C fast path is built and enabled (``ASTERISK_AMI_PURE_PYTHON=1`` turns it off).
 SPEEDUPS = _c_parse_simple is not None
+"""True when the C fast path is built and enabled (``ASTERISK_AMI_PURE_PYTHON=1`` turns it off)."""
 
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
 

@@ -37,6 +37,7 @@ class _Plain:
     __slots__ = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The object as JSON-ready data: mappings become dicts, sets sorted lists."""
         return _plain(self)
 
 
@@ -57,26 +58,47 @@ class Channel(_Plain):
     ``cause``/``cause_txt`` are set on the object ``channel_removed`` hands out."""
 
     uniqueid: str
+    """``Uniqueid``: the key of the channel."""
     linkedid: str
+    """``Linkedid``: the call it belongs to (it can change, e.g. after ``Action: Bridge``)."""
     name: str
+    """``Channel``, e.g. ``PJSIP/100-00000001``."""
     state: int
+    """``ChannelState``, Asterisk's number (6: up)."""
     state_desc: str
+    """``ChannelStateDesc``, e.g. ``Ring``, ``Up``."""
     callerid_num: str
+    """``CallerIDNum``."""
     callerid_name: str
+    """``CallerIDName``."""
     connected_num: str
+    """``ConnectedLineNum``."""
     connected_name: str
+    """``ConnectedLineName``."""
     account_code: str
+    """``AccountCode``."""
     context: str
+    """``Context`` of the dialplan position."""
     exten: str
+    """``Exten`` of the dialplan position."""
     priority: int
+    """``Priority`` of the dialplan position."""
     application: str
+    """``Application`` running (``Dial``, ``Queue``, ...)."""
     app_data: str
+    """``AppData``: its arguments."""
     bridge_id: str | None
+    """The bridge it is in, or None when not bridged."""
     created: float
+    """When it was first seen, wall-clock seconds (``time.time()``)."""
     answered: float | None
+    """When it went up, wall-clock seconds; None until answered."""
     cause: int | None = None
+    """``Cause`` of the hangup, on the object ``channel_removed`` hands out."""
     cause_txt: str | None = None
+    """``Cause-txt`` of the hangup, on the object ``channel_removed`` hands out."""
     fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
+    """Every header of the object's last event (lower-cased keys), also those not modelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +106,11 @@ class Call(_Plain):
     """The channels that share a ``linkedid`` (one call, however many legs)."""
 
     linkedid: str
+    """The ``Linkedid`` its channels share."""
     channels: frozenset[str]  # uniqueids
+    """The uniqueids of its channels."""
     started: float
+    """When its first channel was seen, wall-clock seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +118,23 @@ class Bridge(_Plain):
     """A bridge, keyed by its ``BridgeUniqueid``; ``channels`` are the member uniqueids."""
 
     uniqueid: str
+    """``BridgeUniqueid``."""
     type: str
+    """``BridgeType`` (``basic``, ...)."""
     technology: str
+    """``BridgeTechnology`` (``simple_bridge``, ...)."""
     creator: str
+    """``BridgeCreator``."""
     name: str
+    """``BridgeName``."""
     video_source_mode: str
+    """``BridgeVideoSourceMode``."""
     channels: frozenset[str]
+    """The uniqueids of its members."""
     created: float
+    """When it was first seen, wall-clock seconds."""
     fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
+    """Every header of the object's last event (lower-cased keys), also those not modelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,21 +142,37 @@ class QueueMember(_Plain):
     """A queue member, keyed by its interface (``Location`` in lists, ``Interface`` in events)."""
 
     interface: str
+    """``Interface`` (``Location`` in lists): the key of the member."""
     name: str
+    """``MemberName`` (``Name`` in lists)."""
     state_interface: str
+    """``StateInterface``: the device whose state counts."""
     membership: str
+    """``Membership``: ``static``, ``dynamic`` or ``realtime``."""
     penalty: int
+    """``Penalty``."""
     calls_taken: int
+    """``CallsTaken``."""
     last_call: int
+    """``LastCall``, a Unix time (0: never)."""
     last_pause: int
+    """``LastPause``, a Unix time (0: never)."""
     login_time: int
+    """``LoginTime``, a Unix time."""
     in_call: bool
+    """``InCall``: in a call from the queue now."""
     status: int
+    """``Status``, Asterisk's device state number (1: not in use)."""
     paused: bool
+    """``Paused``."""
     paused_reason: str
+    """``PausedReason``."""
     ringinuse: bool | None  # lists do not say; None until an event does
+    """``Ringinuse``; None until an event says (lists do not)."""
     wrapuptime: int
+    """``Wrapuptime``, seconds."""
     fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
+    """Every header of the object's last event (lower-cased keys), also those not modelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,19 +181,33 @@ class Queue(_Plain):
     and the waiting callers' uniqueids in position order."""
 
     name: str
+    """``Queue``: its name, the key."""
     strategy: str
+    """``Strategy`` (``ringall``, ...)."""
     max: int
+    """``Max`` waiting callers (0: no limit)."""
     calls: int
+    """``Calls`` waiting now."""
     holdtime: int
+    """``Holdtime``: average seconds waited."""
     talktime: int
+    """``TalkTime``: average seconds talked."""
     completed: int
+    """``Completed`` calls."""
     abandoned: int
+    """``Abandoned`` calls."""
     service_level: int
+    """``ServiceLevel``, seconds."""
     service_level_perf: str
+    """``ServicelevelPerf``, percent."""
     weight: int
+    """``Weight``."""
     members: Mapping[str, QueueMember]
+    """Its members, by interface."""
     callers: tuple[str, ...]
+    """The waiting callers' uniqueids, in position order."""
     fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False)
+    """Every header of the object's last event (lower-cased keys), also those not modelled."""
 
 
 def channel_of(fields: Mapping[str, str], bridge_id: str | None, created: float, answered: float | None) -> Channel:

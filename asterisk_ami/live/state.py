@@ -32,7 +32,7 @@ class LiveState(Registrations, EventEmitter):
     """Channels, calls, bridges, queues and device states of the PBX behind ``ami``, kept current.
 
     ``LiveState(ami)`` attaches before or after ``connect()``, on ``asterisk_ami.AsteriskAmi`` and on
-    ``asterisk_ami.asyncio.AsteriskAmi`` alike. Events (see README "Live state"): ``channel_added``,
+    ``asterisk_ami.asyncio.AsteriskAmi`` alike. Events (the docs' Reference, "Live state"): ``channel_added``,
     ``channel_changed(channel, changes)``, ``channel_removed``, ``call_started``, ``call_ended``,
     ``bridge_added``, ``bridge_changed(bridge, changes)``, ``bridge_removed``, ``queue_changed``,
     ``queue_removed``, ``device_changed(device, state)`` and ``synced()`` after each bootstrap.
@@ -80,22 +80,27 @@ class LiveState(Registrations, EventEmitter):
 
     @property
     def channels(self) -> Mapping[str, Channel]:
+        """Channels by uniqueid (read-only, rebuilt only when something changed)."""
         return self.model.view("channels")
 
     @property
     def calls(self) -> Mapping[str, Call]:
+        """Calls by linkedid: the channels that share it."""
         return self.model.view("calls")
 
     @property
     def bridges(self) -> Mapping[str, Bridge]:
+        """Bridges by their uniqueid."""
         return self.model.view("bridges")
 
     @property
     def queues(self) -> Mapping[str, Queue]:
+        """Queues by name, with their members and waiting callers."""
         return self.model.view("queues")
 
     @property
     def devices(self) -> Mapping[str, str]:
+        """Device states by device (``'PJSIP/1002'`` -> ``'NOT_INUSE'``, ``'INUSE'``, ...)."""
         return self.model.view("devices")
 
     def snapshot(self) -> dict[str, Any]:

@@ -234,13 +234,13 @@ class CommandOutput:
 
 
 ReplyItem: TypeAlias = Mapping[str, object] | bytes | EventList | CommandOutput
-#: What answers an action: a frame (a mapping of header names as written to values), raw bytes sent
-#: verbatim, an :class:`EventList`, a :class:`CommandOutput`, a list or tuple of those (sent in order),
-#: or None: no answer at all.
 Reply: TypeAlias = ReplyItem | list[ReplyItem] | tuple[ReplyItem, ...] | None
-#: ``responder(action_frame, session)`` computes the reply when the action arrives. It runs on the
-#: session's thread; ``action_frame`` has lower-cased keys as :class:`~asterisk_ami.protocol.AmiProtocol` gives.
+"""What answers an action: a frame (a mapping of header names as written to values), raw bytes sent
+verbatim, an :class:`EventList`, a :class:`CommandOutput`, a list or tuple of those (sent in order), or
+None: no answer at all."""
 Responder: TypeAlias = Callable[[Frame, "FakeSession"], Reply]
+"""``responder(action_frame, session)`` computes the reply when the action arrives. It runs on the
+session's thread; ``action_frame`` has lower-cased keys as :class:`~asterisk_ami.protocol.AmiProtocol` gives."""
 
 
 def render_reply(reply: object, action_id: str | None, encoding: str = "utf-8", line_end: str = "\r\n") -> bytes:
