@@ -115,3 +115,16 @@ class WriteBufferFullError(AmiConnectionError):
     """``send()`` refused an action: more than ``max_write_bytes`` are already waiting to be written
     (Asterisk is not reading, or the login is not answered yet). Nothing was queued. Wait for room:
     ``await ami.drain()`` (asyncio), or use ``action()``/``request()``, which wait by themselves."""
+
+
+class MissingParameterError(InvalidMessageError):
+    """With ``strict_actions=True``: the action lacks a parameter its release requires; nothing was sent."""
+
+    def __init__(self, message: str, *, action: str, parameter: str) -> None:
+        super().__init__(message)
+        self.action = action
+        self.parameter = parameter
+
+
+class CatalogueError(AmiError, ValueError):
+    """A catalogue could not be loaded: an unknown release, or an XML file that cannot be read."""
