@@ -128,3 +128,10 @@ class MissingParameterError(InvalidMessageError):
 
 class CatalogueError(AmiError, ValueError):
     """A catalogue could not be loaded: an unknown release, or an XML file that cannot be read."""
+
+
+class CatalogueWarning(UserWarning):
+    """Not an error: ``on()`` was given an event name no release's catalogue knows (it would never fire),
+    or an action has a problem by its release's catalogue (a missing or unknown parameter, an unknown
+    action) and is sent anyway. Each is given once. Silence them with
+    ``warnings.filterwarnings("ignore", category=CatalogueWarning)``."""

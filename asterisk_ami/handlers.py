@@ -318,7 +318,11 @@ class Registrations:
             raise ValueError(f"{pattern!r} has no wildcard (*, ? or [...]): use on() for one event name")
         return self.on(pattern, f) if f is not None else self.listens_to(pattern)
 
+    def _name_added(self, event: str) -> None:
+        """A handler was added for ``event``: the clients check the name against the catalogue."""
+
     def add_listener(self, event: str, f: H) -> H:
+        self._name_added(event)
         super().add_listener(event, f)  # type: ignore[misc]
         self._handlers.changed()
         return f
@@ -340,6 +344,7 @@ class Registrations:
         """Like ``on()``, for one call only."""
         if f is None:
             return lambda g: self.once(event, g)
+        self._name_added(event)
         self._handlers.add_once(event, f)
         super().once(event, f)  # type: ignore[misc]
         self._handlers.changed()

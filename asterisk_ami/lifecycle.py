@@ -40,6 +40,7 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from .actions import ActionDone, ResponseCallback
+from .checking import ActionChecker
 from .errors import NotConnectedError, WriteBufferFullError, WriteTimeoutError
 from .messages import ActionIdGenerator
 from .options import AmiOptions, check_timeout
@@ -98,6 +99,7 @@ class ClientLifecycle:
         #: the error that ended the last connection or stopped the client (a NotConnectedError's cause)
         self.last_error: BaseException | None = None
         self.login_hook = False  # the shell has login-actions providers
+        self.checker = ActionChecker(options.catalogue, options.strict_actions)
         self.counts = {"frames": 0, "bytes": 0, "logins": 0, "reconnects": 0}
         self._events: list[Event] = []
         self._stopping = False  # disconnect() or destroy(): no reconnect
@@ -305,6 +307,8 @@ class ClientLifecycle:
         if seconds is None and waiter is not None:
             seconds = self.options.action_timeout
         session = self.session
+        if self.checker.enabled:  # per action, never per frame; strict: refused before anything is queued
+            self.checker.check(message, session.banner if session is not None and session.banner else self.banner)
         if session is None or self._stopping:
             prepare_action(message, self.ids, self.options.ami_encoding)  # a bad message says so first
             raise self.not_connected()

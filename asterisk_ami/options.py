@@ -9,14 +9,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import ssl as _ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from .errors import HeaderInjectionError, InvalidMessageError
 from .filters import check_filters
 from .messages import BAD_CHARS
+
+if TYPE_CHECKING:
+    from .catalogue import Catalogue
 
 
 @dataclass
@@ -57,6 +61,11 @@ class AmiOptions:
     max_write_bytes: int = 1 << 20
     # the logger the client logs through (each line names the connection); default: "asterisk_ami"
     logger: logging.Logger | None = field(default=None, repr=False)
+    # the catalogue actions are checked against: None picks the release from the server's banner; a
+    # release ("22"), a path to a server's core-en_US.xml, or a Catalogue pins it; False checks nothing
+    catalogue: str | os.PathLike[str] | Catalogue | bool | None = None
+    # True: an action missing a required parameter raises MissingParameterError (else a warning)
+    strict_actions: bool = False
 
     def __post_init__(self) -> None:
         if self.port is None:
@@ -137,6 +146,8 @@ class AmiOptionsDict(TypedDict, total=False):
     write_timeout: float
     max_write_bytes: int
     logger: logging.Logger | None
+    catalogue: str | os.PathLike[str] | Catalogue | bool | None
+    strict_actions: bool
 
 
 def check_timeout(value: object, name: str = "timeout", *, allow_none: bool = True) -> float | None:

@@ -12,11 +12,14 @@ from typing import Any, TypeVar
 
 from .actions import ActionDone
 from .backpressure import BlockWatch
+from .checking import warn_unknown_event
 from .errors import NotConnectedError
-from .handlers import Call, HandlerTable, Registrations, handler_name
+from .handlers import Call, HandlerTable, handler_name
 from .lifecycle import ClientLifecycle, ClientState
 from .logs import ConnectionLog, connection_logger
 from .options import AmiOptions
+from .patterns import is_pattern
+from .typed_handlers import TypedHandlers
 
 LoginActions = Callable[[], Iterable[Mapping[str, object]]]
 F = TypeVar("F", bound=Any)  # a concurrent.futures or an asyncio Future
@@ -46,7 +49,7 @@ def make_ssl_context(value: bool | ssl.SSLContext) -> ssl.SSLContext | None:
     return ssl.create_default_context() if value else None
 
 
-class ShellBase(Registrations):
+class ShellBase(TypedHandlers):
     """The part of ``AsteriskAmi`` both shells have: options, log, lifecycle, handlers, state, banner."""
 
     options: AmiOptions
@@ -59,6 +62,11 @@ class ShellBase(Registrations):
         self._ssl_context = make_ssl_context(self.options.ssl)
         self._login_providers: list[LoginActions] = []
         self._watch = BlockWatch(self.options.slow_handler_warning)
+
+    def _name_added(self, event: str) -> None:
+        # "Hnagup" or "NewExten" would never fire: say so once, naming the right spelling
+        if not is_pattern(event):
+            warn_unknown_event(event)
 
     def __repr__(self) -> str:
         o = self.options

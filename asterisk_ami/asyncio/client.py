@@ -97,7 +97,7 @@ class _Deferred:
         self.until_event = until_event
 
 
-class AsteriskAmi(Delivery, ShellBase, AsyncIOEventEmitter):
+class AsteriskAmi(Delivery, ShellBase, AsyncIOEventEmitter):  # type: ignore[misc]  # typed on()/once() (typed_handlers.py)
     """AMI client for asyncio. Same options, events, frames, results and errors as the threaded
     ``asterisk_ami.AsteriskAmi``; ``connect()``, ``request()``, ``originate()``, ``drain()`` and
     ``disconnect()`` are awaited.

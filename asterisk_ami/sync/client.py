@@ -44,7 +44,7 @@ _RESULT_GRACE = 1.0  # request() waits this much past its timeout for the reader
 __all__ = ["AsteriskAmi", "EventStream", "redact"]
 
 
-class AsteriskAmi(Reader, DispatchThread, ShellBase, EventEmitter):
+class AsteriskAmi(Reader, DispatchThread, ShellBase, EventEmitter):  # type: ignore[misc]  # typed on()/once() (typed_handlers.py)
     """AMI client with threads. ``AsteriskAmi(host=..., username=..., password=...)`` or ``AsteriskAmi({...})``.
 
     Emits ``ami_data(frame)`` for every frame, every event frame also under its own name
