@@ -22,6 +22,8 @@ from types import FrameType
 from typing import Any, NoReturn, TextIO
 
 from . import __version__
+from .cli_catalogue import HELP as CATALOGUE_HELP
+from .cli_catalogue import ActionHelp, catalogue_arguments, cmd_catalogue, warn_unknown_events  # lazy: see there
 from .cli_connection import (
     CONNECTION,
     PROG,
@@ -118,6 +120,11 @@ def _event_options(p: argparse.ArgumentParser) -> None:
 def _action_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="action name, e.g. CoreShowChannels (Action: ListCommands lists them all)")
     p.add_argument("headers", nargs="*", metavar="KEY=VALUE", help="headers; repeat a key for several values")
+    # `action NAME --help` adds NAME's parameters from the catalogue. argparse has no public way to replace
+    # the -h it made, and a new -h would move in the usage line: the existing one changes class instead
+    for known in p._actions:
+        if isinstance(known, argparse._HelpAction):
+            known.__class__ = ActionHelp
 
 
 def _command_arguments(p: argparse.ArgumentParser) -> None:
@@ -299,6 +306,8 @@ def restore_signals(previous: dict[int, SignalHandler]) -> None:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
+    if args.event:  # a misspelt name would silently match nothing: say so, and go on
+        warn_unknown_events(args.event)
     # Asterisk sends only the named events (a filter per name, in the syntax every version has); the
     # printer still matches them, for the events sent before the filters are in
     ami = make_client(args, event_filters=[name_filter(name) for name in args.event])
@@ -452,6 +461,7 @@ SUBCOMMANDS: list[Subcommand] = [
         connects=False,
     ),
     Subcommand("relay", RELAY_HELP, cmd_relay, relay_arguments, connects=False),
+    Subcommand("catalogue", CATALOGUE_HELP, cmd_catalogue, catalogue_arguments, connects=False),
 ]
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {c.name: c.run for c in SUBCOMMANDS}
 

@@ -196,4 +196,4 @@ def test_a_new_subcommand_is_one_entry_and_gets_the_connection_options(fake: Fak
     parser = cli.build_parser([*cli.SUBCOMMANDS, extra])
     args = parser.parse_args(["--host", "pbx", "ping", "--flavour", "x", "--port", "5"])
     assert (args.run, args.host, args.port, args.flavour, args.username) == (run, "pbx", 5, "x", "admin")
-    assert [c.name for c in cli.SUBCOMMANDS] == ["events", "action", "command", "top", "demo", "relay"]
+    assert [c.name for c in cli.SUBCOMMANDS] == ["events", "action", "command", "top", "demo", "relay", "catalogue"]
