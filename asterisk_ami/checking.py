@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import CatalogueWarning, MissingParameterError
 
 if TYPE_CHECKING:
-    from .catalogue import Catalogue
+    from .catalogue import Catalogue, Problem
 
 __all__ = ["ActionChecker", "CatalogueWarning", "warn_unknown_event"]
 
@@ -96,29 +96,35 @@ class ActionChecker:
             self._by_banner[banner] = found
         return found
 
-    def check(self, message: Mapping[str, object], banner: str | None) -> None:
-        """Warn about (or, strict, refuse) an action whose release's catalogue finds a problem with it."""
-        if self._option is False:
-            return
+    def check(self, message: Mapping[str, object], banner: str | None) -> list[Problem]:
+        """The problems the release's catalogue finds with an action; with ``strict_actions``, one
+        missing a required parameter raises ``MissingParameterError`` instead."""
+        if self._option is False or not isinstance(message, Mapping):
+            return []
         catalogue = self.catalogue(banner)
         problems = catalogue.check_action(message)
-        if not problems:
-            return
-        release = f"Asterisk {catalogue.major}" if catalogue.major else "the catalogue"
-        if self._strict:
+        if problems and self._strict:
             for problem in problems:
                 if problem.kind == "missing-parameter":
-                    action = _action_name(message)
                     raise MissingParameterError(
-                        f"{problem.message} (by {release}'s catalogue; strict_actions=True, nothing was sent)",
-                        action=action,
+                        f"{problem.message} (by {_by(catalogue)}; strict_actions=True, nothing was sent)",
+                        action=_action_name(message),
                         parameter=problem.name,
                     )
+        return problems
+
+    def warn(self, problems: list[Problem], message: Mapping[str, object], banner: str | None) -> None:
+        """Warn (once each) about the problems of an action that was sent all the same."""
+        catalogue = self.catalogue(banner)
         for problem in problems:
             _warn_once(
                 f"action:{catalogue.release}:{_action_name(message).lower()}:{problem.kind}:{problem.name}",
-                f"{problem.message} (by {release}'s catalogue; sent anyway: the server has the last word)",
+                f"{problem.message} (by {_by(catalogue)}; sent anyway: the server has the last word)",
             )
+
+
+def _by(catalogue: Catalogue) -> str:
+    return f"Asterisk {catalogue.major}'s catalogue" if catalogue.major else f"the catalogue of {catalogue.source}"
 
 
 def _action_name(message: Mapping[str, object]) -> str:

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
@@ -484,9 +485,22 @@ def _quiet_library_log(debug: bool) -> None:
     log.propagate = False
 
 
+def _warning_line(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    # the clients' catalogue warnings name a problem of the user's action: one line, no source excerpt
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     _quiet_library_log(getattr(args, "debug", False))
+    with warnings.catch_warnings():  # restored after: tests call main() in their own process
+        warnings.showwarning = _warning_line
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args))
     except (CliUsageError, InvalidMessageError) as exc:  # the arguments themselves are wrong

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cli_connection import CliError, CliUsageError, add_connection_options, login, make_client
+from .errors import CatalogueError
 
 if TYPE_CHECKING:
     from .catalogue import Action, Catalogue, Event
@@ -94,20 +95,13 @@ def load(version: str | None) -> Catalogue:
 
 
 def load_json(path: Path) -> Catalogue:
-    """A catalogue from a DATA DICT file (what ``catalogue build`` writes), with the package's overlay.
-    ``catalogue.load()`` reads releases and XML only."""
-    from .catalogue.model import Catalogue
-    from .catalogue.overlay import load_overlay
+    """A catalogue from a file that ``catalogue build`` wrote (``catalogue.load`` reads those too)."""
+    from . import catalogue
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CliUsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise CliUsageError(f"{path} is not a catalogue JSON file: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != 1 or not isinstance(data.get("actions"), dict):
-        raise CliUsageError(f"{path} is not a catalogue JSON file (format 1, as catalogue build writes)")
-    return Catalogue(data, load_overlay(), str(path))
+        return catalogue.load(path)
+    except CatalogueError as exc:
+        raise CliUsageError(str(exc)) from None
 
 
 def _title(cat: Catalogue) -> str:

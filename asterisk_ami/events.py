@@ -5036,12 +5036,15 @@ class QueueParamsEvent(TypedDict, total=False):
     identifier: str
     max: str
     privilege: str
+    queue: str
+    servicelevel: str
     servicelevelperf: str
     servicelevelperf2: str
     strategy: str
     systemname: str
     talktime: str
     timestamp: str
+    weight: str
 
 
 class QueueStatusCompleteEvent(TypedDict, total=False):

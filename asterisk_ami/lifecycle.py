@@ -307,8 +307,9 @@ class ClientLifecycle:
         if seconds is None and waiter is not None:
             seconds = self.options.action_timeout
         session = self.session
-        if self.checker.enabled:  # per action, never per frame; strict: refused before anything is queued
-            self.checker.check(message, session.banner if session is not None and session.banner else self.banner)
+        # the catalogue's check: per action, never per frame; strict refuses before anything is queued
+        banner = session.banner if session is not None and session.banner else self.banner
+        problems = self.checker.check(message, banner) if self.checker.enabled else []
         if session is None or self._stopping:
             prepare_action(message, self.ids, self.options.ami_encoding)  # a bad message says so first
             raise self.not_connected()
@@ -323,6 +324,8 @@ class ClientLifecycle:
         action_id = session.send(
             message, now, callback=callback, waiter=waiter, timeout=seconds, until_event=until_event
         )
+        if problems:  # only about what was sent: a refused message said why already
+            self.checker.warn(problems, message, banner)
         self._take(now)
         return action_id
 

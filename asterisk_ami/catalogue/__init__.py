@@ -53,7 +53,9 @@ _VERSION = re.compile(r"(\d+)(?:\.\d+)*")
 
 
 def load(version_or_path: str | os.PathLike[str]) -> Catalogue:
-    """The catalogue of a shipped release (``"22"``, or its full ``"22.10.1"``), or of the XML at a path.
+    """The catalogue of a shipped release (``"22"``, or its full ``"22.10.1"``), or of the XML at a path
+    (``core-en_US.xml``, ``.xz`` too, a ``documentation/`` directory), or of a ``.json`` file that
+    ``asterisk-ami catalogue build`` wrote.
 
     Raises ``CatalogueError`` for an unknown release or a file that cannot be read.
     """
@@ -144,9 +146,21 @@ def _load_path(path: str, stamp: int) -> Catalogue:
 
     from . import build
 
-    try:
-        data = build.build_data(path)
-    except (OSError, ValueError, SyntaxError, KeyError, lzma.LZMAError) as exc:
-        # ElementTree's ParseError is a SyntaxError
-        raise CatalogueError(f"cannot read the documentation at {path}: {exc}") from exc
-    return Catalogue(data, load_overlay(), path)
+    if path.endswith(".json"):  # what `asterisk-ami catalogue build` writes
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise CatalogueError(f"cannot read the catalogue file {path}: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != 1 or not isinstance(data.get("actions"), dict):
+            raise CatalogueError(f"{path} is not a catalogue file (format 1, as `asterisk-ami catalogue build` writes)")
+    else:
+        try:
+            data = build.build_data(path)
+        except (OSError, ValueError, SyntaxError, KeyError, lzma.LZMAError) as exc:
+            # ElementTree's ParseError is a SyntaxError
+            raise CatalogueError(f"cannot read the documentation at {path}: {exc}") from exc
+    release = data.get("release")
+    # a known release lets the overlay add only the undocumented events that release sends
+    major = release.split(".", 1)[0] if isinstance(release, str) and release.split(".", 1)[0] in RELEASES else None
+    return Catalogue(data, load_overlay(), path, major)
