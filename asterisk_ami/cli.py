@@ -307,11 +307,12 @@ def restore_signals(previous: dict[int, SignalHandler]) -> None:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    if args.event:  # a misspelt name would silently match nothing: say so, and go on
-        warn_unknown_events(args.event)
     # Asterisk sends only the named events (a filter per name, in the syntax every version has); the
     # printer still matches them, for the events sent before the filters are in
-    ami = make_client(args, event_filters=[name_filter(name) for name in args.event])
+    event_filters = [name_filter(name) for name in args.event]  # a name that cannot be one fails here
+    if args.event:  # a misspelt name would silently match nothing: say so, and go on
+        warn_unknown_events(args.event)
+    ami = make_client(args, event_filters=event_filters)
     try:
         return stream_events(ami, args, args.timeout)
     finally:

@@ -4,7 +4,7 @@ The site: ``./scripts/test`` builds it with ``mkdocs build --strict`` and passes
 ``ASTERISK_AMI_DOCS_SITE``; run alone, the ``built_site`` fixture builds it into a temporary directory.
 Without the ``docs`` extra (the version matrix installs only ``test``) the docs tests are skipped.
 
-Examples: every ```` ```python ```` block of ``docs/`` is preceded by a marker saying how it is run::
+Examples: every ```` ```python ```` block of ``docs/`` and of README.md is preceded by a marker saying how it is run::
 
     <!-- example: KIND [script=NAME] [expect="TEXT"] [service] -->
 
@@ -113,7 +113,7 @@ def _options(spec: str, where: str) -> dict[str, str | bool]:
 
 def page_examples(path: Path) -> Iterator[Example]:
     """The Python blocks of one page, each with the marker before it; ValueError for an unmarked one."""
-    page = path.relative_to(DOCS).as_posix()
+    page = (path.relative_to(DOCS) if path.is_relative_to(DOCS) else path.relative_to(ROOT)).as_posix()
     lines = path.read_text(encoding="utf-8").splitlines()
     pending: dict[str, str | bool] | None = None
     i = 0
@@ -148,5 +148,10 @@ def page_examples(path: Path) -> Iterator[Example]:
         i += 1
 
 
+def example_pages() -> list[Path]:
+    """Every page whose examples are run: the site's, and README.md (its examples carry the same markers)."""
+    return [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]
+
+
 def all_examples() -> list[Example]:
-    return [example for path in sorted(DOCS.rglob("*.md")) for example in page_examples(path)]
+    return [example for path in example_pages() for example in page_examples(path)]

@@ -27,7 +27,7 @@ import pytest
 
 from asterisk_ami.testing import FakeAsterisk
 
-from .docs_helpers import DOCS, ROOT, Example, all_examples, page_examples
+from .docs_helpers import DOCS, ROOT, Example, all_examples, example_pages, page_examples
 from .docs_pbx import SCRIPTS, pbx
 
 EXAMPLES = all_examples()
@@ -164,7 +164,7 @@ def test_example(example: Example, tmp_path: Path) -> None:
 
 def test_every_page_has_examples_only_with_markers() -> None:
     """An unmarked python block, or a marker with no block under it, is an error of the page."""
-    for path in sorted(DOCS.rglob("*.md")):
+    for path in example_pages():
         list(page_examples(path))  # raises ValueError naming the page and line
 
 

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import importlib
 import inspect
+import itertools
 import pkgutil
 import re
 import sys
@@ -43,35 +44,66 @@ INTERNAL_MODULES = {
     "asterisk_ami.sync.client": "its AsteriskAmi is asterisk_ami.AsteriskAmi",
     "asterisk_ami.session_events": "the lifecycle's events, documented where asterisk_ami exports them",
     "asterisk_ami.relay.remote": "its RemoteAmi is asterisk_ami.relay.RemoteAmi",
+    "asterisk_ami.events": "one TypedDict per event, generated from the catalogue: the AMI reference has a page per event",
+    "asterisk_ami.typed_handlers": "the typed overloads of on()/once(), generated from the catalogue",
+    "asterisk_ami.checking": "what the clients check against the catalogue (the catalogue and strict_actions options)",
 }
 
-# README.md's sections (## headings) and the page of the site that holds each one's content
-README_HOMES = {
-    "Install": "index.md",
-    "Contents": "index.md",  # the site's navigation
-    "Quick start": "tutorials/first-script.md",
-    "asyncio": "tutorials/first-asyncio-service.md",
-    "Options": "reference/options.md",
-    "Events": "reference/events.md",
-    "One contract, two shells": "reference/contract.md",
-    "Methods": "reference/methods.md",
-    "Frames": "reference/frames.md",
-    "Actions with results": "reference/action-results.md",
-    "Server-side event filters": "how-to/filter-events-on-the-server.md",
-    "Live state": "reference/live-state.md",
-    "Threads and back-pressure": "explanation/back-pressure.md",
-    "A warning before Asterisk drops you": "explanation/back-pressure.md",
-    "Performance": "explanation/performance.md",
-    "Reliability": "explanation/reliability.md",
-    "Errors": "reference/errors.md",
-    "Many PBXes: the relay": "how-to/run-many-pbxes-through-the-relay.md",
-    "Command-line tool": "reference/cli.md",
-    "Testing your code: FakeAsterisk": "tutorials/first-test.md",
-    "A real Asterisk for tests": "how-to/real-asterisk-for-tests.md",
-    "Differences from the node original": "explanation/differences-from-node.md",
-    "Layout": "reference/layout.md",
-    "License": "index.md",
+# Every section README.md has had (## headings; it was shrunk to one screen in issue 22), the page of the
+# site that holds its content, and phrases of that content the page must hold: a section may leave README
+# only once its home has it, and its home cannot lose it later
+README_HOMES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Install": ("index.md", ("asterisk-ami-client", "python-ami 0.1.7", "asterisk_ami.protocol.SPEEDUPS")),
+    "Contents": ("index.md", ("[Tutorials](tutorials/index.md)", "[Reference](reference/index.md)")),
+    "Quick start": ("tutorials/first-script.md", ('ami.request({"Action": "CoreShowChannels"})', "core show version")),
+    "asyncio": (
+        "reference/methods.md",
+        ("await wait_for_complete()", "gather(create_task(...))", "events(*names, maxsize=max_queued_frames) -> EventStream"),
+    ),
+    "One contract, two shells": ("reference/contract.md", ("ami.connect_and_wait(timeout=None)", "ActionNotSentError")),
+    "Options": ("reference/options.md", ("max_queued_frames", "write_timeout", "event_filters")),
+    "Events": ("reference/events.md", ("register_event('Peer*')", "'[DN]ial*'", "ami_socket_unwritable")),
+    "Methods": ("reference/methods.md", ("wait_closed(timeout=None) -> bool", "connect_and_wait(timeout=None)")),
+    "Frames": ("reference/frames.md", ("Asterisk Call Manager Proxy/1.2", "Asterisk Call Manager/11.0.0")),
+    "Actions with results": ("reference/action-results.md", ("EventList: Complete", "ConnectionLostError")),
+    "Server-side event filters": (
+        "how-to/filter-events-on-the-server.md",
+        ("method(regex|exact|starts_with|ends_with|contains|none)", "action(include|exclude)"),
+    ),
+    "Live state": (
+        "reference/live-state.md",
+        ("max_channels=20_000", "`<unknown>`", "top > file", "remove_login_actions(provider)"),
+    ),
+    "Threads and back-pressure": ("explanation/back-pressure.md", ("asterisk_ami/lifecycle.py", "WriteBufferFullError")),
+    "A warning before Asterisk drops you": (
+        "explanation/back-pressure.md",
+        ("tests/integration/test_slow_real.py", "the reader was blocked for 4000 ms ..."),
+    ),
+    "Performance": ("explanation/performance.md", ("benchmarks/run.py --install-comparisons", "pip install -e .")),
+    "Reliability": ("explanation/reliability.md", ("test_stalled_server_is_detected_by_keepalive_and_reconnected",)),
+    "Errors": ("reference/errors.md", ("asterisk_ami.AmiError", "what ended the last connection")),
+    "Many PBXes: the relay": ("how-to/run-many-pbxes-through-the-relay.md", ("asterisk_ami.relay.testing.NatsServer",)),
+    "Command-line tool": (
+        "reference/cli.md",
+        ("Subcommand(name, help, run, arguments, connects=True)", "127.0.0.1:5038 does not speak TLS ...", "$AMI_PASSWORD"),
+    ),
+    "Testing your code: FakeAsterisk": (
+        "reference/testing.md",
+        ("wait_for_event(name, timeout=5.0, **headers)", "EventRecorder(ami).wait_for_event(...)", "async_ami_client"),
+    ),
+    "A real Asterisk for tests": ("how-to/real-asterisk-for-tests.md", ("scripts/asterisk-sandbox start | stop | status | env", "`nocall`")),
+    "Differences from the node original": ("explanation/differences-from-node.md", ("(success, frame)",)),
+    "Layout": ("reference/layout.md", ("asterisk_ami/session_events.py", "asterisk_ami/relay/", "asterisk_ami/catalogue/")),
+    "License": ("index.md", ("MIT, as the original.",)),
+    # the sections the shrunk README added
+    "Features": ("index.md", ("## What it does",)),
+    "Catalogue": (
+        "how-to/check-against-your-servers-catalogue.md",
+        ('catalogue.load("22")', "check_action", "strict_actions=True", "asterisk-ami catalogue diff"),
+    ),
+    "Typed events": ("how-to/check-against-your-servers-catalogue.md", ("HangupEvent", "dict[str, Any]")),
 }
+README_MAX_LINES = 200
 
 
 @pytest.fixture(scope="session")
@@ -264,5 +296,90 @@ def test_every_readme_section_has_a_home_in_the_site() -> None:
     sections = re.findall(r"^## (.+)$", readme, flags=re.MULTILINE)
     unmapped = [s for s in sections if s not in README_HOMES]
     assert not unmapped, f"README sections with no page in the site (add them to README_HOMES): {unmapped}"
-    for section in sections:
-        assert (DOCS / README_HOMES[section]).is_file(), README_HOMES[section]
+    lost = []
+    for section, (page, phrases) in README_HOMES.items():
+        text = (DOCS / page).read_text(encoding="utf-8")
+        lost += [f"{section!r} -> {page}: {phrase!r}" for phrase in phrases if phrase not in text]
+    assert not lost, f"pages that no longer hold what README's sections said: {lost}"
+
+
+def test_the_readme_fits_one_screen_and_links_into_the_site() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) < README_MAX_LINES
+    targets = re.findall(r"\]\((docs/[^)#]+)(?:#[^)]*)?\)", readme)
+    assert len(targets) >= 10, targets
+    missing = sorted({t for t in targets if not (ROOT / t).is_file() and not _generated_page(t)})
+    assert not missing, f"README links to pages that do not exist: {missing}"
+
+
+def _generated_page(target: str) -> bool:
+    """docs/reference/ami/...: written at build time by docs_hooks/ami_reference.py."""
+    return target.startswith("docs/reference/ami/")
+
+
+def _ami_reference() -> Any:
+    require_docs_extra()
+    pytest.importorskip("asterisk_ami.catalogue")
+    sys.path.insert(0, str(ROOT))
+    try:
+        return importlib.import_module("docs_hooks.ami_reference")
+    finally:
+        sys.path.remove(str(ROOT))
+
+
+def test_the_readme_table_of_changes_is_what_the_diff_says() -> None:
+    ami_reference = _ami_reference()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = readme.index(ami_reference.README_START), readme.index(ami_reference.README_END)
+    table = readme[start + len(ami_reference.README_START) : end].strip()
+    assert table == ami_reference.changes_table(), (
+        "README's table of changes between releases is stale: paste the output of "
+        "`python -m docs_hooks.ami_reference --readme-table` between its markers"
+    )
+    from asterisk_ami import catalogue
+
+    rows = table.splitlines()[2:]
+    assert len(rows) == len(catalogue.RELEASES) - 1
+    for row, (a, b) in zip(rows, itertools.pairwise(catalogue.RELEASES), strict=True):
+        summary = catalogue.diff(catalogue.load(a), catalogue.load(b)).summary()
+        expected = " | ".join(
+            f"+{summary[f'{kind}_added']} / -{summary[f'{kind}_removed']}" for kind in ("actions", "events", "params", "fields")
+        )
+        assert row == f"| {a} → {b} | {expected} |"
+
+
+def test_the_ami_reference_has_a_page_for_every_action_and_event_of_every_release(built_site: Path) -> None:
+    from asterisk_ami import catalogue
+
+    missing = []
+    for release in catalogue.RELEASES:
+        cat = catalogue.load(release)
+        base = built_site / "reference" / "ami" / release
+        assert (base / "index.html").is_file(), release
+        missing += [f"{release} action {n}" for n in cat.actions if not (base / "actions" / n / "index.html").is_file()]
+        missing += [f"{release} event {n}" for n in cat.events if not (base / "events" / n / "index.html").is_file()]
+    assert not missing, missing[:20]
+    html = (built_site / "reference" / "ami" / "22" / "events" / "DialBegin" / "index.html").read_text(encoding="utf-8")
+    for field in catalogue.load("22").events["DialBegin"].fields.values():
+        assert f"<code>{field.key}</code>" in html and f"<code>{field.name}</code>" in html, field
+    html = (built_site / "reference" / "ami" / "22" / "actions" / "Originate" / "index.html").read_text(encoding="utf-8")
+    assert re.search(r"<code>Channel</code></td>\s*<td><strong>yes</strong>", html), "Channel is not shown as required"
+    changes = (built_site / "reference" / "ami" / "changes" / "index.html").read_text(encoding="utf-8")
+    for a, b in itertools.pairwise(catalogue.RELEASES):
+        assert f"{a} → {b}" in changes
+
+
+def test_search_holds_each_ami_action_and_event_once(built_site: Path) -> None:
+    import json
+
+    from asterisk_ami import catalogue
+
+    index = json.loads((built_site / "search" / "search_index.json").read_text(encoding="utf-8"))
+    pages = [doc["location"] for doc in index["docs"] if "#" not in doc["location"]]
+    ami = [p for p in pages if p.startswith("reference/ami/") and ("/actions/" in p or "/events/" in p)]
+    names = [tuple(p.strip("/").split("/")[-2:]) for p in ami]
+    assert len(names) == len(set(names)), "an AMI action or event is in the search index more than once"
+    every = {("actions", n) for r in catalogue.RELEASES for n in catalogue.load(r).actions}
+    every |= {("events", n) for r in catalogue.RELEASES for n in catalogue.load(r).events}
+    assert set(names) == every
+    assert f"reference/ami/{catalogue.RELEASES[-1]}/actions/Originate/" in pages

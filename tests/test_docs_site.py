@@ -1,6 +1,7 @@
 """The built docs site looked at as a person would: a real headless Chromium (Debian's /usr/bin/chromium,
 driven by Playwright, which never downloads a browser of its own) opens the site served on 127.0.0.1 and
-checks the home page, the search and a reference page, taking a screenshot of each.
+checks the home page, the search, a reference page and the AMI reference of an event and an action,
+taking a screenshot of each.
 
 Every request the browser makes must go to the local server: the site works with no network (no web
 fonts, no CDN). The screenshots go to ``ASTERISK_AMI_DOCS_SCREENSHOTS`` (default
@@ -137,17 +138,21 @@ def test_home_page(page: Any, served_site: str, screenshots: Path, capsys: pytes
     _shot(page, screenshots, "home.png", capsys)
 
 
-def test_search_finds_the_originate_how_to(
+def test_search_finds_the_originate_how_to_and_the_action(
     page: Any, served_site: str, screenshots: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     page.goto(served_site)
     search = page.locator("input.md-search__input")  # in the header at this width
     search.click()
     search.press_sequentially("originate", delay=30)
-    result = page.locator(".md-search-result__item", has_text="Originate a call and follow it").first
-    result.wait_for(state="visible", timeout=15_000)
+    how_to = page.locator(".md-search-result__item", has_text="Originate a call and follow it").first
+    how_to.wait_for(state="visible", timeout=15_000)
+    # the AMI reference page of the action: once, on the newest release that has it
+    action = page.locator('.md-search-result__item a[href*="reference/ami/"][href*="/actions/Originate/"]').first
+    action.wait_for(state="visible", timeout=15_000)
+    assert action.locator("h1").first.inner_text().strip() == "Originate"
     _shot(page, screenshots, "search-originate.png", capsys)
-    result.locator("a").first.click()
+    how_to.locator("a").first.click()
     page.wait_for_url("**/how-to/originate-and-follow/**")
     assert "Originate a call and follow it" in page.locator("article h1").first.inner_text()
 
@@ -176,3 +181,35 @@ def test_the_diagram_and_the_chart_are_drawn(
         page.wait_for_function("img => img.complete", arg=image.element_handle())
         assert image.evaluate("img => img.naturalWidth") > 400, f"the image of {path} did not load"
         _shot(page, screenshots, name, capsys)
+
+
+def test_the_ami_reference_of_dialbegin(
+    page: Any, served_site: str, screenshots: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page.goto(served_site + "reference/ami/")
+    page.get_by_role("link", name="Asterisk 22", exact=True).click()
+    page.wait_for_url("**/reference/ami/22/")
+    page.locator("article a", has_text="DialBegin").first.click()
+    page.wait_for_url("**/reference/ami/22/events/DialBegin/")
+    assert page.locator("article h1").first.inner_text().strip().rstrip("¶") == "DialBegin"
+    fields = page.locator("article table").last
+    row = fields.locator("tr", has_text="destchannel").first
+    assert row.is_visible(), "DialBegin's page does not show its destchannel field"
+    assert "DestChannel" in row.inner_text()
+    article = page.locator("article").inner_text()
+    for release in ("18", "20", "21", "23"):  # the other releases it exists in, linked
+        assert page.locator(f'article a[href*="/{release}/events/DialBegin/"]').count() == 1, release
+    assert "Privilege: call" in article  # its privilege class
+    _shot(page, screenshots, "ami-dialbegin.png", capsys)
+    # the names stay whole (no "destconnectedlinenam" / "e" over two lines): one line box each
+    broken = fields.evaluate(
+        "t => [...t.querySelectorAll('td:nth-child(-n+2) code')]"
+        ".filter(c => c.getClientRects().length > 1).map(c => c.textContent)"
+    )
+    assert not broken, f"names broken over lines: {broken}"
+    row.scroll_into_view_if_needed()
+    _shot(page, screenshots, "ami-dialbegin-destchannel.png", capsys)
+    page.goto(served_site + "reference/ami/22/actions/Originate/")
+    channel = page.locator("article tr", has_text="Channel").first
+    assert "yes" in channel.inner_text()  # Channel is required
+    _shot(page, screenshots, "ami-originate.png", capsys)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CatalogueError
-from .diff import Diff, diff
+from .changes import Diff, diff
 from .model import Action, Catalogue, Event, Family, Field, Param, Problem
 from .names import action_hint, event_hint
 from .overlay import load_overlay
