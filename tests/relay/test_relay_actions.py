@@ -126,6 +126,10 @@ def test_a_pbx_no_relay_serves_fails_at_once(nats_server: NatsServer, fakes: dic
             seen = Collector(remote)
             await until(lambda: remote.connected, 10, "connected")
             await in_thread(fakes["p2"].drop)  # p2's AMI session is down until the relay logs in again
+            # the relay has seen it (not only the fake): else the Ping can race the close on a loaded machine
+            await until(
+                lambda: any(c["type"] == "disconnected" and c["pbx"] == "p2" for c in seen.controls), 10, "p2 down"
+            )
             with pytest.raises(NotConnectedError, match="p2"):
                 # the timeout would give ActionTimeoutError: the failure comes before it, from NATS's
                 # "no responders" (nothing subscribes to ami.p2.action while the session is down)
