@@ -119,10 +119,19 @@ def render_events() -> str:
 
 
 def _overloads(method: str, names: list[str]) -> str:
-    """``on``/``once``: the decorator form keeps any handler; a typed handler must match its event."""
+    """``on``/``once``, as a call and as a decorator: a typed handler must match its event's name; a
+    ``dict`` handler fits every name; the library's events take any handler."""
     lines = [
         "    @overload  # type: ignore[override]  # narrower than pyee's on purpose: a typed handler must match\n",
-        f"    def {method}(self, event: str) -> Callable[[H], H]: ...\n",
+        f"    def {method}(self, event: LibraryEvent) -> Callable[[H], H]: ...\n",
+    ]
+    for name in names:
+        lines.append("    @overload\n")
+        decorator = f"EventDecorator[ev.{class_name(name)}]"
+        lines.append(f"    def {method}(self, event: Literal[{name!r}]) -> {decorator}: ...\n")
+    lines += [
+        "    @overload\n",
+        f"    def {method}(self, event: str) -> Callable[[DictHandler], DictHandler]: ...\n",
         "    @overload\n",
         f"    def {method}(self, event: LibraryEvent, f: H) -> H: ...\n",
     ]
@@ -137,6 +146,17 @@ def _overloads(method: str, names: list[str]) -> str:
         f"        return Registrations.{method}(self, event, f)\n",
     ]
     return "".join(lines)
+
+
+_DECORATOR = '''
+class EventDecorator(Protocol[_E]):
+    """What ``@ami.on("Hangup")`` returns: it takes a handler of that event's TypedDict, or a ``dict`` one."""
+
+    @overload
+    def __call__(self, f: Callable[[_E], _R], /) -> Callable[[_E], _R]: ...
+    @overload
+    def __call__(self, f: DictHandler, /) -> DictHandler: ...
+'''
 
 
 def render_handlers() -> str:
@@ -154,10 +174,14 @@ def render_handlers() -> str:
         + _HEADER
         + "\nfrom __future__ import annotations\n\n"
         + "from collections.abc import Callable\n"
-        + "from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload\n\n"
+        + "from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload\n\n"
         + "from .handlers import H, Registrations\n\n"
         + f"LibraryEvent = Literal[{library}]\n"
-        + "DictHandler = TypeVar('DictHandler', bound=Callable[[dict[str, Any]], object])\n\n"
+        + "DictHandler = TypeVar('DictHandler', bound=Callable[[dict[str, Any]], object])\n"
+        + "_E = TypeVar('_E')\n"
+        + "_R = TypeVar('_R')\n"
+        + _DECORATOR
+        + "\n"
         + "if TYPE_CHECKING:  # the events module is only read by a type checker\n"
         + "    from . import events as ev\n\n"
         + _indent(typevars)

@@ -65,7 +65,35 @@ def decorated(event: HangupEvent) -> None:
     print(event["uniqueid"])
 
 
-reveal_type(decorated)  # N: Revealed type is "def (event: TypedDict(asterisk_ami.events.HangupEvent
+reveal_type(decorated)  # N: Revealed type is "def (TypedDict(asterisk_ami.events.HangupEvent
+
+
+@ami.on("Hangup")
+def decorated_legacy(frame: dict[str, Any]) -> None:
+    print(frame["uniqueid"])
+
+
+reveal_type(decorated_legacy)  # N: Revealed type is "def (frame: dict[str, Any])"
+
+
+@ami.on("Hnagup")  # E: Value of type variable "DictHandler" of function cannot be
+def misspelt(event: HangupEvent) -> None:
+    print(event["uniqueid"])
+
+
+@ami.once("DialBegin")  # E: Argument 1 to "__call__" of "EventDecorator" has incompatible type
+def other_event(event: HangupEvent) -> None:
+    print(event["uniqueid"])
+
+
+@ami.on("ami_socket_error")
+def library_event(error: Exception) -> None:
+    print(error)
+
+
+@ami.on("Queue*")
+def pattern(frame: dict[str, Any]) -> None:
+    print(frame)
 
 
 def bad_key(event: HangupEvent) -> None:
