@@ -112,6 +112,23 @@ def test_load_a_path_is_cached_by_mtime(tmp_path: Path) -> None:
     assert catalogue.load(xml) is not first
 
 
+@pytest.mark.parametrize(("release", "major"), [("20.20.1", "20"), ("21.12.3", "21"), ("22.10.1", "22")])
+def test_an_installed_xml_names_no_release_and_is_told_by_its_names(tmp_path: Path, release: str, major: str) -> None:
+    # as /usr/share/asterisk/documentation/ holds it: no version in the path; the overlay must add only that
+    # release's undocumented events (chan_sip's lists are 18/20 only)
+    source = SHARED_DOCS / release / "core-en_US.xml.xz"
+    if not source.is_file():
+        pytest.skip(f"no shared Asterisk documentation at {SHARED_DOCS} (set ASTERISK_AMI_SHARED)")
+    target = tmp_path / "documentation"
+    target.mkdir()
+    (target / "core-en_US.xml").write_bytes(lzma.decompress(source.read_bytes()))
+    (target / "appdocsxml.xslt").write_bytes((source.parent / "appdocsxml.xslt").read_bytes())
+    mine = catalogue.load(target / "core-en_US.xml")
+    assert mine.release is None and mine.major == major  # 22 and 23 document the same AMI: the older is named
+    assert set(mine.events) == set(catalogue.load(major).events)
+    assert set(mine.actions) == set(catalogue.load(major).actions)
+
+
 def test_import_reads_no_data_and_asterisk_ami_does_not_import_it() -> None:
     code = (
         "import sys, asterisk_ami; assert 'asterisk_ami.catalogue' not in sys.modules;"

@@ -160,7 +160,20 @@ def _load_path(path: str, stamp: int) -> Catalogue:
         except (OSError, ValueError, SyntaxError, KeyError, lzma.LZMAError) as exc:
             # ElementTree's ParseError is a SyntaxError
             raise CatalogueError(f"cannot read the documentation at {path}: {exc}") from exc
+    return Catalogue(data, load_overlay(), path, _major_of(data))
+
+
+def _major_of(data: Mapping[str, Any]) -> str | None:
+    """The release a user's XML documents, so that the overlay adds only the undocumented events that
+    release sends: from its directory's name when it has one, else the oldest shipped release whose
+    documented actions and events have the same names (an installed core-en_US.xml names no version; 22
+    and 23 document the same AMI). None for an XML like no shipped one (custom modules, another release)."""
     release = data.get("release")
-    # a known release lets the overlay add only the undocumented events that release sends
-    major = release.split(".", 1)[0] if isinstance(release, str) and release.split(".", 1)[0] in RELEASES else None
-    return Catalogue(data, load_overlay(), path, major)
+    if isinstance(release, str) and release.split(".", 1)[0] in RELEASES:
+        return release.split(".", 1)[0]
+    names = (set(data.get("actions", {})), set(data.get("events", {})))
+    for major in RELEASES:
+        shipped = _read_release(major)
+        if (set(shipped.get("actions", {})), set(shipped.get("events", {}))) == names:
+            return major
+    return None
