@@ -5593,6 +5593,7 @@ class StatusEvent(TypedDict, total=False):
     timetohangup: str
     type: str
     uniqueid: str
+    variable: str
     writeformat: str
     writetrans: str
 

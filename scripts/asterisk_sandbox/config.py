@@ -35,6 +35,18 @@ MODULES: tuple[str, ...] = (
     # the live-state tests: a queue with a Local member, and DeviceStateList
     "app_queue",
     "res_manager_devicestate",
+    # the catalogue's real-session test: parking lots (no call parks: a lot's bridge outlives its calls,
+    # and other tests count bridges), recording, presence and custom device states, hold music, AGI, ChanSpy
+    "res_parking",
+    "app_mixmonitor",
+    "format_wav",
+    "res_manager_presencestate",
+    "func_presencestate",
+    "func_devstate",
+    "res_musiconhold",
+    "res_speech",  # res_agi requires it
+    "res_agi",
+    "app_chanspy",
 )
 
 #: Test dialplan.  Extension 100 matches the session recorded in tests/data/asterisk22-session.bin.
@@ -69,6 +81,25 @@ exten => 400,1,Answer()
  same => n,Hangup()
 exten => agent,1,Answer()
  same => n,Wait(20)
+ same => n,Hangup()
+
+; music on hold for a second (a playlist of a file that is not there: the events come all the same)
+exten => 610,1,Answer()
+ same => n,MusicOnHold(default,1)
+ same => n,Wait(30)
+ same => n,Hangup()
+
+; spies on 600 quietly
+exten => 620,1,Answer()
+ same => n,ChanSpy(Local/600,qs)
+ same => n,Hangup()
+
+; new caller ID and account code, DTMF towards the other half
+exten => 600,1,Answer()
+ same => n,Set(CALLERID(all)=Catalogue <600>)
+ same => n,Set(CHANNEL(accountcode)=catalogue)
+ same => n,SendDTMF(12)
+ same => n,Wait(30)
  same => n,Hangup()
 """
 
@@ -118,6 +149,8 @@ def config_files(directories: Mapping[str, object], manager: str) -> dict[str, s
         "acl.conf": "",
         "ccss.conf": "",
         "features.conf": "",
+        "musiconhold.conf": "[default]\nmode = playlist\nentry => /nonexistent/catalogue-hold\n",
+        "res_parking.conf": "[general]\n\n[default]\nparkext => 700\nparkpos => 701-720\ncontext => parkedcalls\n",
         "udptl.conf": "",
         "cli.conf": "",
     }

@@ -3,12 +3,15 @@ bridge, a queue with a member and a caller, the list actions) checks clean; ever
 names is catalogued; the sandbox's own documentation XML gives the shipped "22" data; ``catalogue check``.
 
 Dialplan (scripts/asterisk_sandbox/config.py): 100 = a short call with a UserEvent, 200 = a 30 s call,
-300 dials 301 (a bridged pair), 400 waits in queue ``support``, ``agent`` is the queue's Local member.
+300 dials 301 (a bridged pair), 400 waits in queue ``support``, ``agent`` is the queue's Local member,
+600 sets its caller ID and account code and sends DTMF, 610 has music on hold for a
+second, 620 spies on 600.
 """
 
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import uuid
 from collections import Counter
@@ -152,6 +155,178 @@ def test_every_event_of_a_busy_session_checks_clean(asterisk_server: AsteriskSer
         "DeviceStateChange",
         "UserEvent",
     ):
+        assert events[name] > 0, (name, sorted(events))
+    problems = Counter(frame_problems(cat, frames))
+    report = "\n".join(f"{count:5d}  {line}" for line, count in sorted(problems.items()))
+    assert not problems, f"{sum(events.values())} events, {len(problems)} distinct problems:\n{report}"
+
+
+#: the second session's actions that need no channel
+FEATURE_LISTS = (
+    {"Action": "ParkedCalls"},
+    {"Action": "Parkinglots"},
+    {"Action": "PresenceStateList"},
+    {"Action": "DeviceStateList"},
+    {"Action": "ExtensionStateList"},
+    {"Action": "CoreShowChannelMap", "Channel": "{first}"},
+    {"Action": "Status", "AllVariables": "true"},
+    {"Action": "Status", "Channel": "{first}", "Variables": "CATALOGUE"},
+    {"Action": "QueueStatus", "Queue": "support"},
+    {"Action": "QueueSummary", "Queue": "support"},
+    {"Action": "ModuleCheck", "Module": "app_queue"},
+    {"Action": "Reload", "Module": "app_queue.so"},
+    {"Action": "LoggerRotate"},
+    {"Action": "ListCategories", "Filename": "queues.conf"},
+    {"Action": "GetConfig", "Filename": "queues.conf"},
+    {"Action": "CoreStatus"},
+    {"Action": "CoreSettings"},
+    {"Action": "Ping"},
+)
+
+
+#: events the second session must have produced
+FEATURE_EVENTS = (
+    "Parkinglot",
+    "DTMFBegin",
+    "DTMFEnd",
+    "NewCallerid",
+    "NewAccountCode",
+    "BlindTransfer",
+    "MixMonitorStart",
+    "MixMonitorMute",
+    "MixMonitorStop",
+    "MusicOnHoldStart",
+    "MusicOnHoldStop",
+    "ChanSpyStart",
+    "AsyncAGIStart",
+    "AsyncAGIExec",
+    "AGIExecStart",
+    "AGIExecEnd",
+    "PresenceStateChange",
+    "DeviceStateChange",
+    "QueueMemberPause",
+    "QueueMemberPenalty",
+    "QueueMemberRinginuse",
+    "Reload",
+    "SoftHangupRequest",
+    "InvalidPassword",
+    "InvalidAccountID",
+    "ChallengeResponseFailed",
+    "SuccessfulAuth",
+    "Status",
+)
+
+
+def bad_logins(server: AsteriskServer) -> None:
+    """A second client that fails to log in (wrong secret, unknown user, a wrong challenge answer): the
+    watcher gets the security events of each."""
+    admin = server.accounts.admin
+    attempts = (
+        f"Action: Login\r\nUsername: {admin.username}\r\nSecret: {server.accounts.wrong_secret}\r\n\r\n",
+        f"Action: Login\r\nUsername: nobody-{uuid.uuid4().hex[:6]}\r\nSecret: x\r\n\r\n",
+        "Action: Challenge\r\nAuthType: MD5\r\n\r\n"
+        f"Action: Login\r\nAuthType: MD5\r\nUsername: {admin.username}\r\nKey: {'0' * 32}\r\n\r\n",
+    )
+    for text in attempts:
+        with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+            reader = sock.makefile("rb")
+            reader.readline()  # the banner
+            sock.sendall(text.encode())
+            answers = 0
+            while answers < text.count("Action: "):
+                line = reader.readline()
+                if not line:
+                    break
+                answers += line.startswith(b"Response: ")
+
+
+def first_half(names: list[str], exten: str) -> str:
+    """The ;1 half of the Local channel to ``exten`` (the half that runs the originated application)."""
+    return next(n for n in names if n.startswith(f"Local/{exten}@default-") and n.endswith(";1"))
+
+
+def feature_session(ami: AsteriskAmi, server: AsteriskServer, frames: list[dict[str, Any]]) -> None:
+    """Parking lots, DTMF, caller ID and account code changes, a blind transfer, a redirect, MixMonitor, music
+    on hold, ChanSpy, async AGI, presence and custom device states, queue pause and penalty, failed logins
+    (security events), and more lists (Status with variables among them)."""
+    request = ami.request
+    originate(ami, "600")  # caller ID, account code, SendDTMF
+    originate(ami, "300")  # a bridged pair to transfer
+    originate(ami, "200")
+    originate(ami, "610")  # music on hold
+    originate(ami, "620")  # ChanSpy on 600
+    originate(ami, "agent", Application="AGI", Data="agi:async")  # async AGI on the ;1 half
+    wanted = ("Local/200@", "Local/301@", "Local/agent@", "Local/610@")
+
+    def started() -> list[str]:
+        names = sorted(c["channel"] for c in channels(ami))
+        return names if all(any(n.startswith(w) for n in names) for w in wanted) else []
+
+    wait_until(lambda: bool(started()) and len(bridges(ami)) >= 1, TIMEOUT, "the calls")
+    names = started()
+    waiting = first_half(names, "200")
+    agi = first_half(names, "agent")
+    started_agi = lambda: any(f.get("event") == "AsyncAGIStart" and f.get("channel") == agi for f in frames)  # noqa: E731
+    wait_until(started_agi, TIMEOUT, "async AGI")  # commands are refused before
+    request({"Action": "AGI", "Channel": agi, "Command": "VERBOSE catalogue 1", "CommandID": "cat"}, timeout=TIMEOUT)
+    transferee = first_half(names, "301")
+    request({"Action": "Setvar", "Channel": waiting, "Variable": "CATALOGUE", "Value": "1"}, timeout=TIMEOUT)
+    request({"Action": "PlayDTMF", "Channel": waiting, "Digit": "5", "Duration": "120"}, timeout=TIMEOUT)
+    request({"Action": "MixMonitor", "Channel": waiting, "File": f"cat-{uuid.uuid4().hex[:6]}.wav"}, timeout=TIMEOUT)
+    request({"Action": "MixMonitorMute", "Channel": waiting, "Direction": "both", "State": "1"}, timeout=TIMEOUT)
+    request({"Action": "StopMixMonitor", "Channel": waiting}, timeout=TIMEOUT)
+    request({"Action": "AbsoluteTimeout", "Channel": waiting, "Timeout": "60"}, timeout=TIMEOUT)
+    request({"Action": "SendText", "Channel": waiting, "Message": "hello"}, timeout=TIMEOUT)
+    request({"Action": "BlindTransfer", "Channel": transferee, "Exten": "200", "Context": "default"}, timeout=TIMEOUT)
+    request(
+        {"Action": "Redirect", "Channel": waiting, "Exten": "100", "Context": "default", "Priority": "1"},
+        timeout=TIMEOUT,
+    )
+    for function, value in (
+        ("DEVICE_STATE(Custom:catalogue)", "BUSY"),
+        ("PRESENCE_STATE(CustomPresence:catalogue)", "away,lunch,back soon"),
+        ("GLOBAL(CATALOGUE)", "1"),
+    ):
+        request({"Action": "Setvar", "Variable": function, "Value": value}, timeout=TIMEOUT)
+    queue = {"Queue": "support", "Interface": "Local/agent@default"}
+    request({"Action": "QueueAdd", **queue, "MemberName": "Agent", "Penalty": "1"}, timeout=TIMEOUT)
+    request({"Action": "QueuePause", **queue, "Paused": "true", "Reason": "break"}, timeout=TIMEOUT)
+    request({"Action": "QueuePause", **queue, "Paused": "false"}, timeout=TIMEOUT)
+    request(
+        {"Action": "QueuePenalty", "Interface": queue["Interface"], "Penalty": "2", "Queue": "support"}, timeout=TIMEOUT
+    )
+    request({"Action": "QueueMemberRingInUse", **queue, "RingInUse": "true"}, timeout=TIMEOUT)
+    request({"Action": "QueueLog", "Queue": "support", "Event": "CATALOGUE", "Message": "test"}, timeout=TIMEOUT)
+    request({"Action": "QueueReset", "Queue": "support"}, timeout=TIMEOUT)
+    first = channels(ami)[0]["channel"]
+    for message in FEATURE_LISTS:
+        request({k: v.format(first=first) for k, v in message.items()}, timeout=TIMEOUT)
+    request({"Action": "QueueRemove", **queue}, timeout=TIMEOUT)
+    request({"Action": "UserEvent", "UserEvent": "Catalogue", "Header1": "a: b"}, timeout=TIMEOUT)
+    bad_logins(server)
+    # what the dialplan does on its own time, before the calls end
+    for name in ("MusicOnHoldStop", "ChanSpyStart", "AsyncAGIExec", "DTMFEnd", "SuccessfulAuth"):
+        wait_until(lambda name=name: any(f.get("event") == name for f in frames), TIMEOUT, name)
+    hang_up_all(ami)
+
+
+def test_every_event_of_a_feature_session_checks_clean(asterisk_server: AsteriskServer) -> None:
+    ami, frames = watcher(asterisk_server)
+    try:
+        feature_session(ami, asterisk_server, frames)
+        marker = f"done-{uuid.uuid4().hex[:8]}"
+        ami.request({"Action": "UserEvent", "UserEvent": marker}, timeout=TIMEOUT)
+        wait_until(lambda: any(f.get("userevent") == marker for f in frames), TIMEOUT, "the last event")
+        banner = ami.banner
+    finally:
+        with contextlib.suppress(Exception):
+            hang_up_all(ami)
+        ami.destroy()
+    assert banner is not None
+    cat = catalogue.for_banner(banner)
+    events = Counter(f["event"] for f in frames if "event" in f)
+    # the session did what it set out to (each name needs its module: see the sandbox's MODULES)
+    for name in FEATURE_EVENTS:
         assert events[name] > 0, (name, sorted(events))
     problems = Counter(frame_problems(cat, frames))
     report = "\n".join(f"{count:5d}  {line}" for line, count in sorted(problems.items()))
