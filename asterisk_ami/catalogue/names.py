@@ -39,16 +39,28 @@ class _Names:
 
 @cache
 def _names() -> _Names:
-    from . import union
+    # only the names of every release: read and let go, so the first on() of a client does not keep five
+    # releases' data in memory (about 6 MB) for its name check
+    import json
 
-    every = union()
-    events = frozenset(every.events)
+    from . import DATA_DIR, RELEASES
+    from .overlay import load_overlay
+
+    overlay = load_overlay()
+    events: set[str] = set(overlay.events)
+    actions: set[str] = set()
+    for major in RELEASES:
+        with open(DATA_DIR / f"{major}.json", encoding="utf-8") as fh:
+            data = json.load(fh)
+        events.update(overlay.wire_names.get(name, name) for name in data.get("events", {}))
+        actions.update(data.get("actions", {}))
+        del data
     return _Names(
-        events=events,
+        events=frozenset(events),
         events_lower={n.lower(): n for n in sorted(events)},
-        actions_lower={n.lower(): n for n in sorted(every.actions)},
-        renamed=every.overlay.renamed,
-        removed=every.overlay.removed,
+        actions_lower={n.lower(): n for n in sorted(actions)},
+        renamed=overlay.renamed,
+        removed=overlay.removed,
     )
 
 
