@@ -1,6 +1,7 @@
-"""Generates ``asterisk_ami/events.py`` (one ``TypedDict`` per event) and ``asterisk_ami/typed_handlers.py``
-(the typed overloads of ``on()`` / ``once()``) from the catalogue: the union of every shipped release and
-the overlay, so code typed against an event keeps type-checking whichever release it runs on.
+"""Generates ``asterisk_ami/events.py`` (one ``TypedDict`` per event) and the stub
+``asterisk_ami/typed_handlers.pyi`` (the typed overloads of ``on()`` / ``once()``) from the catalogue: the
+union of every shipped release and the overlay, so code typed against an event keeps type-checking
+whichever release it runs on.
 
 ``python -m asterisk_ami.catalogue.typing_gen`` rewrites both files; ``--check`` exits 1 when either
 differs from what the data gives (a test runs it). Nobody edits the generated files by hand.
@@ -19,7 +20,7 @@ from . import RELEASES, load, union
 
 PACKAGE = Path(__file__).resolve().parents[1]
 EVENTS_FILE = PACKAGE / "events.py"
-HANDLERS_FILE = PACKAGE / "typed_handlers.py"
+HANDLERS_FILE = PACKAGE / "typed_handlers.pyi"  # a stub: only type checkers read the overloads
 
 # headers any event frame may carry besides its own: the class and timestamp lines Asterisk adds, the
 # ActionID of list items, and the client's identifier (session.py stamps it)
@@ -142,8 +143,6 @@ def _overloads(method: str, names: list[str]) -> str:
     lines += [
         "    @overload\n",
         f"    def {method}(self, event: str, f: DictHandler) -> DictHandler: ...\n",
-        f"    def {method}(self, event: str, f: Any = None) -> Any:\n",
-        f"        return Registrations.{method}(self, event, f)\n",
     ]
     return "".join(lines)
 
@@ -167,14 +166,15 @@ def render_handlers() -> str:
     )
     library = ", ".join(repr(n) for n in LIBRARY_EVENTS)
     return (
-        '"""The typed overloads of ``on()`` and ``once()`` that both clients carry: a handler annotated with an\n'
+        '"""The typed overloads of ``on()`` and ``once()`` that both clients carry (a stub: only a type checker\n'
+        "reads it; at run time ``typed_handlers.py`` is ``Registrations`` as it is). A handler annotated with an\n"
         "event's ``TypedDict`` (``asterisk_ami.events``) type-checks under that event's name only; a handler\n"
         "that takes a plain ``dict[str, Any]`` (or a ``Frame``) is valid under every name, as before; the\n"
-        'library\'s own ``ami_*`` events keep any handler. Only a type checker reads the overloads.\n"""\n\n'
+        'library\'s own ``ami_*`` events keep any handler.\n"""\n\n'
         + _HEADER
-        + "\nfrom __future__ import annotations\n\n"
-        + "from collections.abc import Callable\n"
-        + "from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload\n\n"
+        + "\nfrom collections.abc import Callable\n"
+        + "from typing import Any, Literal, Protocol, TypeVar, overload\n\n"
+        + "from . import events as ev\n"
         + "from .handlers import H, Registrations\n\n"
         + f"LibraryEvent = Literal[{library}]\n"
         + "DictHandler = TypeVar('DictHandler', bound=Callable[[dict[str, Any]], object])\n"
@@ -182,20 +182,13 @@ def render_handlers() -> str:
         + "_R = TypeVar('_R')\n"
         + _DECORATOR
         + "\n"
-        + "if TYPE_CHECKING:  # the events module is only read by a type checker\n"
-        + "    from . import events as ev\n\n"
-        + _indent(typevars)
+        + typevars
         + "\n\nclass TypedHandlers(Registrations):\n"
         + '    """``Registrations`` with the typed overloads (the methods are the same at run time)."""\n\n'
-        + "    if TYPE_CHECKING:\n\n"
-        + _indent(_overloads("on", names))
+        + _overloads("on", names)
         + "\n"
-        + _indent(_overloads("once", names))
+        + _overloads("once", names)
     )
-
-
-def _indent(text: str) -> str:
-    return "".join("    " + line if line.strip() else line for line in text.splitlines(keepends=True))
 
 
 def main(argv: list[str] | None = None) -> int:
