@@ -3,11 +3,11 @@ typed options on both constructors, decorators that keep a handler typed, result
 
 from __future__ import annotations
 
-import re
-import textwrap
 from pathlib import Path
 
 import pytest
+
+from ..mypy_marks import assert_type_checks_as_marked
 
 mypy_api = pytest.importorskip("mypy.api")
 
@@ -56,26 +56,5 @@ def errors(exc: ActionError) -> None:
 """
 
 
-def expected(source: str) -> list[tuple[int, str, str]]:
-    marks = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        found = re.search(r"# ([EN]): (.*)$", line)
-        if found:
-            marks.append((number, "error" if found.group(1) == "E" else "note", found.group(2)))
-    return marks
-
-
 def test_user_code_type_checks_as_marked(tmp_path: Path) -> None:
-    source = textwrap.dedent(USER_CODE)
-    path = tmp_path / "user_code.py"
-    path.write_text(source)
-    out, _, _ = mypy_api.run(["--strict", "--no-incremental", "--cache-dir", str(tmp_path / ".mypy"), str(path)])
-    got = []
-    for line in out.splitlines():
-        found = re.match(r".*?:(\d+): (error|note): (.*?)(  \[[a-z-]+\])?$", line)
-        if found:
-            got.append((int(found.group(1)), found.group(2), found.group(3)))
-    for number, kind, text in expected(source):
-        assert any(n == number and k == kind and t.startswith(text) for n, k, t in got), (number, text, out)
-    unexpected = [g for g in got if not any(g[0] == n for n, _, _ in expected(source))]
-    assert unexpected == [], out
+    assert_type_checks_as_marked(USER_CODE, tmp_path)

@@ -6,11 +6,11 @@ takes a plain ``dict[str, Any]`` (or a ``Frame``) stays valid under every name, 
 
 from __future__ import annotations
 
-import re
-import textwrap
 from pathlib import Path
 
 import pytest
+
+from ..mypy_marks import assert_type_checks_as_marked
 
 mypy_api = pytest.importorskip("mypy.api")
 
@@ -116,28 +116,5 @@ async def main() -> None:
 """
 
 
-def expected(source: str) -> list[tuple[int, str, str]]:
-    marks = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        found = re.search(r"# ([EN]): (.*)$", line)
-        if found:
-            marks.append((number, "error" if found.group(1) == "E" else "note", found.group(2)))
-    return marks
-
-
 def test_typed_handlers_type_check_as_marked(tmp_path: Path) -> None:
-    source = textwrap.dedent(USER_CODE)
-    path = tmp_path / "user_code.py"
-    path.write_text(source)
-    out, _, _ = mypy_api.run(["--strict", "--no-incremental", "--cache-dir", str(tmp_path / ".mypy"), str(path)])
-    got = []
-    for line in out.splitlines():
-        found = re.match(r".*?:(\d+): (error|note): (.*?)(  \[[a-z-]+\])?$", line)
-        if found:
-            got.append((int(found.group(1)), found.group(2), found.group(3)))
-    marks = expected(source)
-    for number, kind, text in marks:
-        assert any(n == number and k == kind and t.startswith(text) for n, k, t in got), (number, text, out)
-    # only the marked lines have errors (notes that explain a marked error are on its line too)
-    unexpected = [g for g in got if g[1] == "error" and not any(g[0] == n for n, _, _ in marks)]
-    assert not unexpected, out
+    assert_type_checks_as_marked(USER_CODE, tmp_path)
