@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import CatalogueWarning, MissingParameterError
+from .session import action_name
 
 if TYPE_CHECKING:
     from .catalogue import Catalogue, Problem
@@ -108,7 +109,7 @@ class ActionChecker:
                 if problem.kind == "missing-parameter":
                     raise MissingParameterError(
                         f"{problem.message} (by {_by(catalogue)}; strict_actions=True, nothing was sent)",
-                        action=_action_name(message),
+                        action=action_name(message),
                         parameter=problem.name,
                     )
         return problems
@@ -118,17 +119,10 @@ class ActionChecker:
         catalogue = self.catalogue(banner)
         for problem in problems:
             _warn_once(
-                f"action:{catalogue.release}:{_action_name(message).lower()}:{problem.kind}:{problem.name}",
+                f"action:{catalogue.release}:{action_name(message).lower()}:{problem.kind}:{problem.name}",
                 f"{problem.message} (by {_by(catalogue)}; sent anyway: the server has the last word)",
             )
 
 
 def _by(catalogue: Catalogue) -> str:
     return f"Asterisk {catalogue.major}'s catalogue" if catalogue.major else f"the catalogue of {catalogue.source}"
-
-
-def _action_name(message: Mapping[str, object]) -> str:
-    for key, value in message.items():
-        if key.lower() == "action":
-            return str(value)
-    return ""
