@@ -15,6 +15,7 @@ import socket
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,10 +126,13 @@ def frame_problems(cat: catalogue.Catalogue, frames: list[dict[str, Any]]) -> li
     return problems
 
 
-def test_every_event_of_a_busy_session_checks_clean(asterisk_server: AsteriskServer) -> None:
-    ami, frames = watcher(asterisk_server)
+def recorded(
+    server: AsteriskServer, session: Callable[[AsteriskAmi, list[dict[str, Any]]], None]
+) -> tuple[list[dict[str, Any]], str]:
+    """Every frame of ``session`` run on a watching client, up to a UserEvent marker sent last; the banner."""
+    ami, frames = watcher(server)
     try:
-        busy_session(ami)
+        session(ami, frames)
         marker = f"done-{uuid.uuid4().hex[:8]}"
         ami.request({"Action": "UserEvent", "UserEvent": marker}, timeout=TIMEOUT)
         wait_until(lambda: any(f.get("userevent") == marker for f in frames), TIMEOUT, "the last event")
@@ -138,6 +142,11 @@ def test_every_event_of_a_busy_session_checks_clean(asterisk_server: AsteriskSer
             hang_up_all(ami)
         ami.destroy()
     assert banner is not None
+    return frames, banner
+
+
+def test_every_event_of_a_busy_session_checks_clean(asterisk_server: AsteriskServer) -> None:
+    frames, banner = recorded(asterisk_server, lambda ami, frames: busy_session(ami))
     cat = catalogue.for_banner(banner)
     assert cat.major == "22"
     events = Counter(f["event"] for f in frames if "event" in f)
@@ -311,18 +320,7 @@ def feature_session(ami: AsteriskAmi, server: AsteriskServer, frames: list[dict[
 
 
 def test_every_event_of_a_feature_session_checks_clean(asterisk_server: AsteriskServer) -> None:
-    ami, frames = watcher(asterisk_server)
-    try:
-        feature_session(ami, asterisk_server, frames)
-        marker = f"done-{uuid.uuid4().hex[:8]}"
-        ami.request({"Action": "UserEvent", "UserEvent": marker}, timeout=TIMEOUT)
-        wait_until(lambda: any(f.get("userevent") == marker for f in frames), TIMEOUT, "the last event")
-        banner = ami.banner
-    finally:
-        with contextlib.suppress(Exception):
-            hang_up_all(ami)
-        ami.destroy()
-    assert banner is not None
+    frames, banner = recorded(asterisk_server, lambda ami, frames: feature_session(ami, asterisk_server, frames))
     cat = catalogue.for_banner(banner)
     events = Counter(f["event"] for f in frames if "event" in f)
     # the session did what it set out to (each name needs its module: see the sandbox's MODULES)
