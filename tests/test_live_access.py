@@ -146,6 +146,18 @@ def test_when_asterisk_will_not_say_a_changed_list_without_call_events_tells() -
     assert "queues" in model.unavailable and not model.wants_check
 
 
+def test_a_check_settled_in_one_login_is_wanted_again_at_the_next() -> None:
+    """wants_check stays False for the rest of a login once it is (the attachment stops asking after
+    every frame, see may_want_check); a new login starts over."""
+    model = LiveModel()
+    out = login(model, username="bob")
+    assert model.may_want_check and not model.wants_check  # not synced yet: undecided
+    feed(model, [show_user(out.pop("manager show user bob")["ActionID"], NO_CALL + ",call,all"), *lists(out)])
+    assert not model.wants_check and not model.may_want_check  # Asterisk said: nothing to tell
+    refused(model)  # the next login, where Asterisk will not say
+    assert model.may_want_check and model.wants_check
+
+
 @pytest.mark.parametrize(
     "proof",
     [

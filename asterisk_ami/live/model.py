@@ -74,6 +74,9 @@ class LiveModel(EventHandlers, ListMerge):
         self._read_text: str | None = None  # the account's read line, as Asterisk printed it
         self._warned: set[str] = set()
         self._privileges: set[str] = set()  # Privilege values already taken as evidence
+        #: False once wants_check cannot become True again before the next login: an attribute, so the
+        #: attachment, which asks after every frame, pays no call for the answer it almost always gets
+        self.may_want_check = False
 
     # -- what the attachment calls ------------------------------------------------------------------
 
@@ -94,6 +97,7 @@ class LiveModel(EventHandlers, ListMerge):
             needed = set(NEEDS.values())
             self._unconfirmed = needed & allowed if username is not None else set()
             self._privileges = set()
+            self.may_want_check = True
             for cls in sorted(needed - allowed):
                 self._block(cls, f"the client's events option ({events!r}) leaves out {cls} events", now)
             if username is not None:
@@ -124,7 +128,14 @@ class LiveModel(EventHandlers, ListMerge):
     def wants_check(self) -> bool:
         """True while Asterisk did not say whether the account reads ``call`` or ``agent`` and no event of
         the class came: a list now and then tells (``reconcile(now, "check")``)."""
-        return self.synced and any(LIST_OF[c] not in self._blocked for c in self._unconfirmed)
+        with self.lock:
+            if not self.may_want_check:
+                return False
+            wants = self.synced and any(LIST_OF[c] not in self._blocked for c in self._unconfirmed)
+            if self.synced and not wants:
+                # for the rest of this login: synced stays, _unconfirmed only shrinks, _blocked only grows
+                self.may_want_check = False
+            return wants
 
     def feed(self, frame: Frame, now: float) -> list[Change]:
         """One frame from the server; returns what it changed."""

@@ -131,7 +131,7 @@ class LiveState(Registrations, EventEmitter):
             self._emit_changes(changes)
         if model.outbox:
             self._send_outbox()
-        if self._check is None and model.wants_check:
+        if self._check is None and model.may_want_check and model.wants_check:
             self._start_check()
 
     def _login_actions(self) -> list[dict[str, str]]:
