@@ -66,7 +66,7 @@ __all__ = ["RETRY_ROUNDS", "below_floor", "resample"]  # tests/test_bench_check.
 # --check floors: generous on purpose, compared only within one run
 MIN_LIB_RATIO = 1.0  # ami_data throughput / bare loop throughput (the target; ~1.8x measured)
 # the same without the C fast path: 0.65x-0.72x on a quiet machine, 0.55x-0.56x on a busy one (under 0.5x in
-# one sample of a CI run); tests/test_perf_guard.py counts its Python calls per frame exactly
+# one sample of a CI run); tests/test_perf_guard.py counts the pure parser's Python calls per frame exactly
 MIN_PURE_RATIO = 0.4
 MIN_ASYNCIO_RATIO = 1.0  # asyncio ami_data / bare loop (target 1.5x)
 MIN_STREAM_RATIO = 0.7  # async for frame in ami.events() / bare loop (target 1.0x)

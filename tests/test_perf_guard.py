@@ -142,7 +142,7 @@ def test_delivery_adds_almost_no_python_calls_per_frame(
 def test_live_state_adds_few_python_calls_per_frame(
     profiled_client: tuple[FakeAsterisk, AsteriskAmi, CallCounter],
 ) -> None:
-    """The LiveState's cost per frame on the dispatch thread, counted: its handler, the model's feed, the
+    """The LiveState's cost per frame on the client's threads, counted: its handler, the model's feed, the
     record update and snapshot of a channel event, and the handlers of the events that have one (about
     4.7 calls a frame over the corpus). The benchmark's lib_live row times it, within the noise of a
     shared machine; this fails on one call more per frame (asking the property ``wants_check`` after
